@@ -1,0 +1,320 @@
+"""Plotting helpers, so notebooks stay short and look alike.
+
+Interactivity follows one convention (CONTRIBUTING.md): a ``render(**params) -> Figure``
+function drives both ``live_explorer`` (ipywidgets, needs a kernel) and ``static_slider``
+(pre-computed frames behind HTML range inputs, works in the built book with no kernel).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import itertools
+import json
+from typing import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import animation, patches
+from matplotlib.figure import Figure
+
+from .analysis import conv_output_size
+
+__all__ = [
+    "to_numpy_image",
+    "show_image",
+    "show_images",
+    "show_matrix",
+    "show_matrices",
+    "figure_to_png",
+    "static_slider",
+    "live_explorer",
+    "draw_conv_geometry",
+    "animate_convolution",
+]
+
+
+# --------------------------------------------------------------------------- images
+def to_numpy_image(image) -> np.ndarray:
+    """A tensor (C, H, W) / (H, W) or an array (H, W, C) / (H, W) as an array matplotlib shows."""
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu()
+        if array.dim() == 3:
+            array = array.permute(1, 2, 0)  # channels last for matplotlib
+        array = array.numpy()
+    else:
+        array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ValueError(
+            f"expected an image (H, W), (H, W, 3) or a tensor (C, H, W) with C in 1, 3; got shape {array.shape}"
+        )
+    return array
+
+
+def show_image(image, ax=None, title: str | None = None, cmap: str | None = None, **imshow_kwargs):
+    """Show one image without axes ticks; float RGB images are clipped to [0, 1]."""
+    array = to_numpy_image(image)
+    if array.ndim == 3 and np.issubdtype(array.dtype, np.floating):
+        array = np.clip(array, 0, 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(array, cmap=cmap or ("gray" if array.ndim == 2 else None), **imshow_kwargs)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
+                size: float = 3.0, cmap: str | None = None, **imshow_kwargs) -> Figure:
+    """A grid of images with optional titles; returns the figure."""
+    n = len(images)
+    ncols = ncols or n
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k < n:
+            show_image(images[k], ax=ax, title=titles[k] if titles else None, cmap=cmap, **imshow_kwargs)
+        else:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- small tensors
+def _as_matrix(values) -> np.ndarray:
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    array = np.squeeze(array)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise ValueError(f"show_matrix draws 2-D arrays, got shape {array.shape} after squeezing")
+    return array
+
+
+def _format(value: float, fmt: str) -> str:
+    text = fmt.format(value)
+    return "0" if text in ("-0", "-0.0", "-0.00") else text
+
+
+def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cmap: str = "Blues",
+                highlight=None, highlight_color: str = "crimson", fontsize: float | None = None):
+    """Draw a small 2-D tensor as a grid with each number written in its cell.
+
+    ``highlight`` is a boolean mask of cells to outline (used to show a kernel's window).
+    """
+    array = _as_matrix(values).astype(float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * array.shape[1] + 0.6, 0.55 * array.shape[0] + 0.6))
+    finite = array[np.isfinite(array)]
+    vmax = np.abs(finite).max() if finite.size else 1.0
+    ax.imshow(np.abs(array), cmap=cmap, vmin=0, vmax=(vmax or 1.0) * 1.6)
+    size = fontsize or max(6.0, 12 - 0.5 * max(array.shape))
+    for (r, c), value in np.ndenumerate(array):
+        ax.text(c, r, _format(value, fmt), ha="center", va="center", fontsize=size)
+    if highlight is not None:
+        for r, c in zip(*np.nonzero(_as_matrix(highlight))):
+            ax.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5, ec=highlight_color))
+    ax.set_xticks(np.arange(-0.5, array.shape[1]), minor=True)
+    ax.set_yticks(np.arange(-0.5, array.shape[0]), minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_matrices(matrices: Sequence, titles: Sequence[str] | None = None, fmt: str = "{:g}",
+                  size: float = 0.5, **kwargs) -> Figure:
+    """Several small tensors side by side, each with its numbers written in."""
+    arrays = [_as_matrix(m) for m in matrices]
+    widths = [a.shape[1] for a in arrays]
+    height = max(a.shape[0] for a in arrays)
+    fig, axes = plt.subplots(1, len(arrays), figsize=(size * (sum(widths) + len(arrays)) + 0.5, size * height + 0.9),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    for k, (ax, array) in enumerate(zip(axes[0], arrays)):
+        show_matrix(array, ax=ax, title=titles[k] if titles else None, fmt=fmt, **kwargs)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- interactivity
+def figure_to_png(fig: Figure, dpi: int = 72) -> bytes:
+    """The figure as PNG bytes (and close it)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _grid(params: dict[str, Sequence]) -> list[tuple]:
+    if not params or any(len(values) == 0 for values in params.values()):
+        raise ValueError("give each parameter a non-empty list of values, e.g. stride=[1, 2]")
+    return list(itertools.product(*params.values()))
+
+
+def static_slider(render: Callable[..., Figure], dpi: int = 72, **params: Sequence):
+    """An HTML explorer that works with no kernel: one range input per parameter over
+    pre-rendered frames of ``render(**values)`` for every combination of values.
+
+    Returns an ``IPython.display.HTML``. Keep the grid small: every combination is a PNG.
+    """
+    from IPython.display import HTML
+
+    combos = _grid(params)
+    frames = {}
+    for combo in combos:
+        key = ",".join(str(params[name].index(value)) for name, value in zip(params, combo))
+        png = figure_to_png(render(**dict(zip(params, combo))), dpi=dpi)
+        frames[key] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    uid = "seglib-slider-" + hashlib.sha1(json.dumps(
+        [getattr(render, "__name__", "render"), {k: [str(v) for v in vs] for k, vs in params.items()}]
+    ).encode()).hexdigest()[:10]
+    inputs = []
+    for k, (name, values) in enumerate(params.items()):
+        labels = json.dumps([str(v) for v in values])
+        inputs.append(
+            f'<label style="display:inline-block;margin-right:1.2em;font-family:sans-serif;font-size:0.9em">'
+            f'{html.escape(name)} = <b class="value" data-labels=\'{html.escape(labels)}\'>{html.escape(str(values[0]))}</b><br>'
+            f'<input type="range" min="0" max="{len(values) - 1}" value="0" step="1" data-k="{k}"></label>'
+        )
+    first = frames[",".join("0" for _ in params)]
+    return HTML(
+        f'<div id="{uid}" class="seglib-slider">{"".join(inputs)}<br>'
+        f'<img style="max-width:100%" alt="pre-computed frame" src="{first}"></div>\n'
+        "<script>(function(){\n"
+        f"const root = document.getElementById('{uid}');\n"
+        f"const frames = {json.dumps(frames)};\n"
+        "const inputs = root.querySelectorAll('input'), values = root.querySelectorAll('.value');\n"
+        "const update = () => {\n"
+        "  const key = Array.from(inputs).map(i => i.value).join(',');\n"
+        "  inputs.forEach((i, k) => { values[k].textContent = JSON.parse(values[k].dataset.labels)[i.value]; });\n"
+        "  root.querySelector('img').src = frames[key];\n"
+        "};\n"
+        "inputs.forEach(i => i.addEventListener('input', update));\n"
+        "})();</script>"
+    )
+
+
+def live_explorer(render: Callable[..., Figure], **params: Sequence):
+    """The same explorer live in Jupyter: ipywidgets sliders that call ``render`` on change."""
+    import ipywidgets as widgets
+
+    _grid(params)
+    sliders = {name: widgets.SelectionSlider(options=list(values), value=values[0], description=name,
+                                             continuous_update=False) for name, values in params.items()}
+
+    def show(**values):
+        render(**values)
+        plt.show()
+
+    return widgets.interact(show, **sliders)
+
+
+# --------------------------------------------------------------------------- convolution geometry
+def _window_cells(row: int, col: int, kernel_size: int, stride: int, dilation: int) -> list[tuple[int, int]]:
+    """Cells (in padded-input coordinates) read by output pixel (row, col)."""
+    return [(row * stride + i * dilation, col * stride + j * dilation)
+            for i in range(kernel_size) for j in range(kernel_size)]
+
+
+def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1,
+                       input_size: int = 7) -> Figure:
+    """Where a convolution reads and what it writes, for a square input.
+
+    Left: the zero-padded input (padding in grey); each cell's shade counts how many output
+    pixels read it, so gaps (stride > footprint) and uneven coverage show. The taps of the first
+    and the last output pixel are outlined. Right: the output grid, its size from the formula.
+    """
+    out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    side = input_size + 2 * padding
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(7.5, 4.0), gridspec_kw={"width_ratios": [side, max(out, 1)]})
+    coverage = np.zeros((side, side))
+    for r in range(max(out, 0)):
+        for c in range(max(out, 0)):
+            for cell in _window_cells(r, c, kernel_size, stride, dilation):
+                coverage[cell] += 1
+    ax_in.imshow(coverage, cmap="Blues", vmin=0, vmax=max(coverage.max(), 1) * 1.3)
+    for r in range(side):
+        for c in range(side):
+            is_pad = not (padding <= r < padding + input_size and padding <= c < padding + input_size)
+            if is_pad:
+                ax_in.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.85", zorder=1))
+            ax_in.text(c, r, f"{int(coverage[r, c])}", ha="center", va="center", fontsize=7,
+                       color="0.4" if is_pad else "black", zorder=2)
+    if out > 0:
+        for (rr, cc), color in (((0, 0), "crimson"), ((out - 1, out - 1), "darkorange")):
+            for cell in _window_cells(rr, cc, kernel_size, stride, dilation):
+                ax_in.add_patch(patches.Rectangle((cell[1] - 0.45, cell[0] - 0.45), 0.9, 0.9, fill=False,
+                                                  lw=2, ec=color, zorder=3))
+    title = f"input {input_size}×{input_size}, padding {padding}"
+    _grid_axes(ax_in, side, side, title + "\n(number = how many outputs read the cell)")
+    if out > 0:
+        shade = np.zeros((out, out))
+        ax_out.imshow(shade, cmap="Greys", vmin=0, vmax=1)
+        ax_out.add_patch(patches.Rectangle((-0.45, -0.45), 0.9, 0.9, fill=False, lw=2, ec="crimson"))
+        ax_out.add_patch(patches.Rectangle((out - 1.45, out - 1.45), 0.9, 0.9, fill=False, lw=2, ec="darkorange"))
+        _grid_axes(ax_out, out, out, f"output {out}×{out}")
+    else:
+        ax_out.set_axis_off()
+        ax_out.set_title("no output:\nkernel larger than input", fontsize=9)
+    fig.suptitle(f"k={kernel_size}, s={stride}, p={padding}, d={dilation}:  "
+                 f"⌊({input_size} + 2·{padding} − {dilation}·({kernel_size}−1) − 1) / {stride}⌋ + 1 = {out}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _grid_axes(ax, rows: int, cols: int, title: str) -> None:
+    ax.set_xticks(np.arange(-0.5, cols), minor=True)
+    ax.set_yticks(np.arange(-0.5, rows), minor=True)
+    ax.grid(which="minor", color="white", lw=1.2)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax.set_title(title, fontsize=9)
+
+
+def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: int = 1,
+                        interval: int = 700, fmt: str = "{:g}"):
+    """A jshtml animation of a kernel sliding over a small 2-D input, filling the output.
+
+    Returns an ``IPython.display.HTML`` that plays in Jupyter and in the static book.
+    """
+    from IPython.display import HTML
+
+    from . import ops
+
+    x = torch.as_tensor(x, dtype=torch.float32)
+    kernel = torch.as_tensor(kernel, dtype=torch.float32)
+    if x.dim() != 2 or kernel.dim() != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise ValueError("animate_convolution takes a 2-D input and a square 2-D kernel")
+    k = kernel.shape[0]
+    padded = torch.zeros(x.shape[0] + 2 * padding, x.shape[1] + 2 * padding)
+    padded[padding : padding + x.shape[0], padding : padding + x.shape[1]] = x
+    result = ops.conv2d(x[None, None], kernel[None, None], stride=stride, padding=padding, dilation=dilation)[0, 0]
+    rows, cols = result.shape
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), gridspec_kw={"width_ratios": [padded.shape[1], k, cols]})
+
+    def draw(frame: int):
+        for ax in axes:
+            ax.clear()
+        r, c = divmod(frame, cols)
+        window = np.zeros(padded.shape, dtype=bool)
+        for cell in _window_cells(r, c, k, stride, dilation):
+            window[cell] = True
+        done = np.full(result.shape, np.nan)
+        flat = result.numpy().reshape(-1)[: frame + 1]
+        done.reshape(-1)[: frame + 1] = flat
+        show_matrix(padded, ax=axes[0], title=f"input (padding {padding})", fmt=fmt, highlight=window)
+        show_matrix(kernel, ax=axes[1], title="kernel", fmt=fmt)
+        show_matrix(np.nan_to_num(done, nan=0.0), ax=axes[2], title=f"output[{r}, {c}] = {_format(result[r, c].item(), fmt)}",
+                    fmt=fmt, highlight=(np.arange(done.size) == frame).reshape(done.shape))
+        fig.tight_layout()
+
+    anim = animation.FuncAnimation(fig, draw, frames=rows * cols, interval=interval)
+    markup = anim.to_jshtml(default_mode="loop")
+    plt.close(fig)
+    return HTML(markup)

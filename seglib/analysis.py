@@ -12,7 +12,10 @@ where ``jump`` is the distance, in input pixels, between neighbouring features o
 from __future__ import annotations
 
 import operator
+import statistics
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -27,6 +30,7 @@ __all__ = [
     "empirical_receptive_field",
     "count_params",
     "count_macs",
+    "median_time",
 ]
 
 
@@ -279,3 +283,24 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for handle in handles:
             handle.remove()
     return total
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+
+    Waits for queued GPU work before and after each call, so CUDA timings are real. The median
+    resists the odd slow call; print timings, but assert only on generous ratios.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

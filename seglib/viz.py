@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from .analysis import conv_output_size
 
 __all__ = [
+    "use_book_style",
     "to_numpy_image",
     "show_image",
     "show_images",
@@ -34,6 +35,19 @@ __all__ = [
     "draw_conv_geometry",
     "animate_convolution",
 ]
+
+
+# --------------------------------------------------------------------------- style
+def use_book_style(dpi: int = 80) -> None:
+    """One look for every notebook: modest resolution (small notebooks), readable fonts."""
+    plt.rcParams.update({
+        "figure.dpi": dpi,
+        "savefig.dpi": dpi,
+        "font.size": 10,
+        "axes.titlesize": 10,
+        "image.interpolation": "nearest",  # show pixels as pixels
+        "figure.max_open_warning": 0,
+    })
 
 
 # --------------------------------------------------------------------------- images
@@ -200,7 +214,7 @@ def static_slider(render: Callable[..., Figure], dpi: int = 72, **params: Sequen
     )
 
 
-def live_explorer(render: Callable[..., Figure], **params: Sequence):
+def live_explorer(render: Callable[..., Figure], **params: Sequence) -> None:
     """The same explorer live in Jupyter: ipywidgets sliders that call ``render`` on change."""
     import ipywidgets as widgets
 
@@ -212,7 +226,7 @@ def live_explorer(render: Callable[..., Figure], **params: Sequence):
         render(**values)
         plt.show()
 
-    return widgets.interact(show, **sliders)
+    widgets.interact(show, **sliders)
 
 
 # --------------------------------------------------------------------------- convolution geometry
@@ -232,7 +246,7 @@ def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, 
     """
     out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
     side = input_size + 2 * padding
-    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(7.5, 4.0), gridspec_kw={"width_ratios": [side, max(out, 1)]})
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(6.4, 3.6), gridspec_kw={"width_ratios": [side, max(out, 1)]})
     coverage = np.zeros((side, side))
     for r in range(max(out, 0)):
         for c in range(max(out, 0)):
@@ -244,27 +258,25 @@ def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, 
             is_pad = not (padding <= r < padding + input_size and padding <= c < padding + input_size)
             if is_pad:
                 ax_in.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.85", zorder=1))
-            ax_in.text(c, r, f"{int(coverage[r, c])}", ha="center", va="center", fontsize=7,
+            ax_in.text(c, r, f"{int(coverage[r, c])}", ha="center", va="center", fontsize=max(5, 11 - side // 2),
                        color="0.4" if is_pad else "black", zorder=2)
     if out > 0:
         for (rr, cc), color in (((0, 0), "crimson"), ((out - 1, out - 1), "darkorange")):
             for cell in _window_cells(rr, cc, kernel_size, stride, dilation):
                 ax_in.add_patch(patches.Rectangle((cell[1] - 0.45, cell[0] - 0.45), 0.9, 0.9, fill=False,
                                                   lw=2, ec=color, zorder=3))
-    title = f"input {input_size}×{input_size}, padding {padding}"
-    _grid_axes(ax_in, side, side, title + "\n(number = how many outputs read the cell)")
+    _grid_axes(ax_in, side, side, f"input {input_size}×{input_size} + padding (grey)\nnumber = outputs that read the cell")
     if out > 0:
-        shade = np.zeros((out, out))
-        ax_out.imshow(shade, cmap="Greys", vmin=0, vmax=1)
+        ax_out.imshow(np.ones((out, out)), cmap="Blues", vmin=0, vmax=4)
         ax_out.add_patch(patches.Rectangle((-0.45, -0.45), 0.9, 0.9, fill=False, lw=2, ec="crimson"))
         ax_out.add_patch(patches.Rectangle((out - 1.45, out - 1.45), 0.9, 0.9, fill=False, lw=2, ec="darkorange"))
         _grid_axes(ax_out, out, out, f"output {out}×{out}")
     else:
         ax_out.set_axis_off()
         ax_out.set_title("no output:\nkernel larger than input", fontsize=9)
-    fig.suptitle(f"k={kernel_size}, s={stride}, p={padding}, d={dilation}:  "
+    fig.suptitle(f"kernel {kernel_size}, stride {stride}, padding {padding}, dilation {dilation}:  "
                  f"⌊({input_size} + 2·{padding} − {dilation}·({kernel_size}−1) − 1) / {stride}⌋ + 1 = {out}",
-                 fontsize=10)
+                 fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -278,7 +290,7 @@ def _grid_axes(ax, rows: int, cols: int, title: str) -> None:
 
 
 def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: int = 1,
-                        interval: int = 700, fmt: str = "{:g}"):
+                        interval: int = 700, fmt: str = "{:g}", dpi: int = 60):
     """A jshtml animation of a kernel sliding over a small 2-D input, filling the output.
 
     Returns an ``IPython.display.HTML`` that plays in Jupyter and in the static book.
@@ -296,7 +308,7 @@ def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: 
     padded[padding : padding + x.shape[0], padding : padding + x.shape[1]] = x
     result = ops.conv2d(x[None, None], kernel[None, None], stride=stride, padding=padding, dilation=dilation)[0, 0]
     rows, cols = result.shape
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), gridspec_kw={"width_ratios": [padded.shape[1], k, cols]})
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), dpi=dpi, gridspec_kw={"width_ratios": [padded.shape[1], k, cols]})
 
     def draw(frame: int):
         for ax in axes:

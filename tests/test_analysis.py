@@ -153,3 +153,12 @@ def test_count_macs_works_on_the_meta_device_without_memory():
         fc6 = nn.Conv2d(512, 4096, 7)
     assert analysis.count_params(fc6) == 102_764_544
     assert analysis.count_macs(fc6, (512, 7, 7)) == 4096 * 512 * 49
+
+
+def test_median_time_is_the_median_of_the_repeats():
+    durations = iter([0.0, 0.03, 0.001, 0.002])  # the first call is the warm-up
+    import time as _time
+
+    assert 0.0015 < analysis.median_time(lambda: _time.sleep(next(durations)), repeats=3) < 0.025
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        analysis.median_time(lambda: None, repeats=0)

@@ -6,8 +6,7 @@ kernels are float32 tensors meant for cross-correlation (what ``conv2d`` compute
 from __future__ import annotations
 
 import torch
-
-from . import ops
+import torch.nn.functional as F
 
 __all__ = [
     "GAUSSIAN_5X5_INTEGER",
@@ -89,7 +88,8 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect"
     """Apply one 2-D kernel to every channel of an image, keeping its size.
 
     ``image`` is (H, W), (C, H, W) or (N, C, H, W), float. The same kernel runs on each channel
-    separately: a depthwise convolution, ``groups = C``, with seglib's from-scratch conv2d.
+    separately: a depthwise convolution, ``groups = C`` (PyTorch's conv2d; ``seglib.ops.conv2d``
+    computes the same, but unfolds every window into memory).
     ``padding`` is "reflect" (mirror the border, no dark frame) or "zeros".
     """
     if not isinstance(image, torch.Tensor) or not image.is_floating_point():
@@ -111,12 +111,12 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect"
     channels = x.shape[1]
     pads = (kw // 2, kw // 2, kh // 2, kh // 2)
     if padding == "reflect":
-        x = torch.nn.functional.pad(x, pads, mode="reflect")
+        x = F.pad(x, pads, mode="reflect")
         conv_padding = 0
     elif padding == "zeros":
         conv_padding = (kh // 2, kw // 2)
     else:
         raise ValueError(f"padding must be 'reflect' or 'zeros', got {padding!r}")
     weight = kernel.to(x.dtype).expand(channels, 1, kh, kw).contiguous()
-    out = ops.conv2d(x, weight, padding=conv_padding, groups=channels)
+    out = F.conv2d(x, weight, padding=conv_padding, groups=channels)
     return out.reshape(shape)

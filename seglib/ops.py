@@ -62,11 +62,17 @@ def _batched(x: torch.Tensor, name: str = "input") -> tuple[torch.Tensor, bool]:
     return x, False
 
 
-def _check_float(x: torch.Tensor, weight: torch.Tensor) -> None:
+def _check_conv_inputs(x: torch.Tensor, weight: torch.Tensor, groups: int, layout: str) -> None:
+    """Checks shared by conv2d and conv_transpose2d; ``layout`` names the weight's dimensions."""
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"weight must be a 4-D tensor {layout}, got {got}")
     if not x.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got {x.dtype}; convert with x.float()")
     if x.dtype != weight.dtype:
         raise TypeError(f"input ({x.dtype}) and weight ({weight.dtype}) must have the same dtype")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
 
 
 def _check_bias(bias: torch.Tensor | None, out_channels: int) -> None:
@@ -103,16 +109,9 @@ def conv2d(
     ``padding`` may also be "valid" (none) or "same" (output as large as the input, stride 1).
     """
     x, unbatched = _batched(x)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise ValueError(
-            "weight must be a 4-D tensor (C_out, C_in / groups, kH, kW), got "
-            f"{tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__}"
-        )
-    _check_float(x, weight)
+    _check_conv_inputs(x, weight, groups, "(C_out, C_in / groups, kH, kW)")
     n, c_in, h, w = x.shape
     c_out, c_per_group, kh, kw = weight.shape
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
     if c_in % groups or c_out % groups:
         raise ValueError(
             f"groups={groups} must divide both the input channels ({c_in}) and the output "
@@ -180,15 +179,8 @@ def conv_transpose2d(
     from. It multiplies by the transpose of the convolution's matrix; it does not invert it.
     """
     x, unbatched = _batched(x)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise ValueError(
-            "weight must be a 4-D tensor (C_in, C_out / groups, kH, kW), got "
-            f"{tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__}"
-        )
-    _check_float(x, weight)
+    _check_conv_inputs(x, weight, groups, "(C_in, C_out / groups, kH, kW)")
     n, c_in, h, w = x.shape
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
     if weight.shape[0] != c_in:
         raise ValueError(
             f"input has {c_in} channels but weight has {weight.shape[0]} in its first dimension: "

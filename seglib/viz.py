@@ -116,10 +116,12 @@ def _format(value: float, fmt: str) -> str:
 
 
 def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cmap: str = "Blues",
-                highlight=None, highlight_color: str = "crimson", fontsize: float | None = None):
+                highlight=None, highlight_color: str = "crimson", fontsize: float | None = None,
+                row_labels: Sequence[str] | None = None):
     """Draw a small 2-D tensor as a grid with each number written in its cell.
 
-    ``highlight`` is a boolean mask of cells to outline (used to show a kernel's window).
+    ``highlight`` is a boolean mask of cells to outline (used to show a kernel's window);
+    ``row_labels`` name the rows on the left.
     """
     array = _as_matrix(values).astype(float)
     if ax is None:
@@ -136,7 +138,11 @@ def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cm
     ax.set_xticks(np.arange(-0.5, array.shape[1]), minor=True)
     ax.set_yticks(np.arange(-0.5, array.shape[0]), minor=True)
     ax.grid(which="minor", color="white", lw=1.5)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=row_labels is not None)
+    if row_labels is not None:
+        if len(row_labels) != array.shape[0]:
+            raise ValueError(f"row_labels has {len(row_labels)} names for {array.shape[0]} rows")
+        ax.set_yticks(np.arange(array.shape[0]), labels=list(row_labels))
     if title:
         ax.set_title(title, fontsize=10)
     return ax

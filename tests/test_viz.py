@@ -32,6 +32,13 @@ def test_show_matrix_writes_every_number():
     assert len(ax.patches) == 1
 
 
+def test_show_matrix_row_labels():
+    ax = viz.show_matrix(torch.zeros(2, 3), row_labels=["a", "b"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    with pytest.raises(ValueError, match="2 names for 3 rows"):
+        viz.show_matrix(torch.zeros(3, 3), row_labels=["a", "b"])
+
+
 def test_static_slider_has_one_frame_per_combination_and_stable_ids():
     def render(a, b):
         fig, ax = plt.subplots(figsize=(1, 1))

@@ -110,6 +110,16 @@ def _as_matrix(values) -> np.ndarray:
     return array
 
 
+def _grid_axes(ax, rows: int, cols: int, title: str | None = None, fontsize: float = 10) -> None:
+    """White lines between the cells of a rows x cols image; no ticks or tick labels."""
+    ax.set_xticks(np.arange(-0.5, cols), minor=True)
+    ax.set_yticks(np.arange(-0.5, rows), minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
 def _format(value: float, fmt: str) -> str:
     text = fmt.format(value)
     return "0" if text in ("-0", "-0.0", "-0.00") else text
@@ -135,16 +145,12 @@ def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cm
     if highlight is not None:
         for r, c in zip(*np.nonzero(_as_matrix(highlight))):
             ax.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5, ec=highlight_color))
-    ax.set_xticks(np.arange(-0.5, array.shape[1]), minor=True)
-    ax.set_yticks(np.arange(-0.5, array.shape[0]), minor=True)
-    ax.grid(which="minor", color="white", lw=1.5)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=row_labels is not None)
+    _grid_axes(ax, *array.shape, title)
     if row_labels is not None:
         if len(row_labels) != array.shape[0]:
             raise ValueError(f"row_labels has {len(row_labels)} names for {array.shape[0]} rows")
         ax.set_yticks(np.arange(array.shape[0]), labels=list(row_labels))
-    if title:
-        ax.set_title(title, fontsize=10)
+        ax.tick_params(labelleft=True)
     return ax
 
 
@@ -271,12 +277,13 @@ def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, 
             for cell in _window_cells(rr, cc, kernel_size, stride, dilation):
                 ax_in.add_patch(patches.Rectangle((cell[1] - 0.45, cell[0] - 0.45), 0.9, 0.9, fill=False,
                                                   lw=2, ec=color, zorder=3))
-    _grid_axes(ax_in, side, side, f"input {input_size}×{input_size} + padding (grey)\nnumber = outputs that read the cell")
+    _grid_axes(ax_in, side, side, f"input {input_size}×{input_size} + padding (grey)\nnumber = outputs that read the cell",
+               fontsize=9)
     if out > 0:
         ax_out.imshow(np.ones((out, out)), cmap="Blues", vmin=0, vmax=4)
         ax_out.add_patch(patches.Rectangle((-0.45, -0.45), 0.9, 0.9, fill=False, lw=2, ec="crimson"))
         ax_out.add_patch(patches.Rectangle((out - 1.45, out - 1.45), 0.9, 0.9, fill=False, lw=2, ec="darkorange"))
-        _grid_axes(ax_out, out, out, f"output {out}×{out}")
+        _grid_axes(ax_out, out, out, f"output {out}×{out}", fontsize=9)
     else:
         ax_out.set_axis_off()
         ax_out.set_title("no output:\nkernel larger than input", fontsize=9)
@@ -285,14 +292,6 @@ def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, 
                  fontsize=11)
     fig.tight_layout()
     return fig
-
-
-def _grid_axes(ax, rows: int, cols: int, title: str) -> None:
-    ax.set_xticks(np.arange(-0.5, cols), minor=True)
-    ax.set_yticks(np.arange(-0.5, rows), minor=True)
-    ax.grid(which="minor", color="white", lw=1.2)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
-    ax.set_title(title, fontsize=9)
 
 
 def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: int = 1,

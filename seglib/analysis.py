@@ -12,7 +12,6 @@ where ``jump`` is the distance, in input pixels, between neighbouring features o
 from __future__ import annotations
 
 import operator
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -30,7 +29,7 @@ __all__ = [
     "empirical_receptive_field",
     "count_params",
     "count_macs",
-    "median_time",
+    "time_calls",
 ]
 
 
@@ -285,22 +284,38 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return total
 
 
-def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+def time_calls(
+    calls: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1, threads: int | None = 1
+) -> dict[str, float]:
+    """Best wall-clock seconds of each call, timed in interleaved rounds.
 
-    Waits for queued GPU work before and after each call, so CUDA timings are real. The median
-    resists the odd slow call; print timings, but assert only on generous ratios.
+    Every round runs each call once, in turn, so a burst of load from another process hits all
+    of them alike, and the minimum over ``repeats`` rounds is the least disturbed run. During
+    the timing PyTorch uses ``threads`` CPU threads (None: leave as is). One thread compares
+    the operators' work per core and stays stable on a busy machine; with several threads on
+    an oversubscribed CPU the ratios we measured fell from about 3 to about 1. GPU work is
+    waited for. Print the times; assert only generous ratios.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
+    if not calls:
+        raise ValueError("give at least one call to time, e.g. {'conv': lambda: conv(x)}")
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for fn in calls.values():
+            for _ in range(warmup):
+                fn()
+        best = {name: float("inf") for name in calls}
+        for _ in range(repeats):
+            for name, fn in calls.items():
+                sync()
+                start = time.perf_counter()
+                fn()
+                sync()
+                best[name] = min(best[name], time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return best

@@ -155,10 +155,25 @@ def test_count_macs_works_on_the_meta_device_without_memory():
     assert analysis.count_macs(fc6, (512, 7, 7)) == 4096 * 512 * 49
 
 
-def test_median_time_is_the_median_of_the_repeats():
-    durations = iter([0.0, 0.03, 0.001, 0.002])  # the first call is the warm-up
+def test_time_calls_takes_the_best_round_interleaved_and_restores_threads():
     import time as _time
 
-    assert 0.0015 < analysis.median_time(lambda: _time.sleep(next(durations)), repeats=3) < 0.025
+    order = []
+    durations = iter([0.03, 0.002, 0.001])  # rounds for "slow"; the first is the warm-up
+
+    def slow():
+        order.append("slow")
+        _time.sleep(next(durations))
+
+    def fast():
+        order.append("fast")
+
+    threads = torch.get_num_threads()
+    best = analysis.time_calls({"slow": slow, "fast": fast}, repeats=2, warmup=1, threads=1)
+    assert order == ["slow", "fast", "slow", "fast", "slow", "fast"]  # warm-ups, then interleaved rounds
+    assert 0.001 <= best["slow"] < 0.002 and best["fast"] < best["slow"]
+    assert torch.get_num_threads() == threads
     with pytest.raises(ValueError, match="repeats must be at least 1"):
-        analysis.median_time(lambda: None, repeats=0)
+        analysis.time_calls({"f": fast}, repeats=0)
+    with pytest.raises(ValueError, match="at least one call"):
+        analysis.time_calls({})

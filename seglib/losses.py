@@ -1,0 +1,137 @@
+"""Losses for dense prediction beyond plain cross-entropy (lecture 001, "cross entropy vs focal").
+
+Cross-entropy with ``ignore_index`` and class weights is ``torch.nn.CrossEntropyLoss``; this
+module adds the focal loss (Lin et al., 2017), the soft Dice loss (Milletari et al., 2016) and
+a weighted sum of losses. All take logits (N, C, H, W) and integer targets (N, H, W).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["focal_loss", "FocalLoss", "soft_dice_loss", "SoftDiceLoss", "CombinedLoss"]
+
+
+def _check_logits_target(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None) -> None:
+    if not logits.is_floating_point() or logits.dim() < 2:
+        raise ValueError(f"logits must be a float tensor (N, C, ...), got {tuple(logits.shape)} {logits.dtype}")
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices (N, H, W), got {target.dtype}; use target.long()")
+    if target.shape != logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(
+            f"target shape {tuple(target.shape)} does not match logits {tuple(logits.shape)}: expected "
+            f"{tuple(logits.shape[:1] + logits.shape[2:])} (logits without the class dimension)"
+        )
+    valid = target[target != ignore_index] if ignore_index is not None else target
+    num_classes = logits.shape[1]
+    if valid.numel() and (valid.min() < 0 or valid.max() >= num_classes):
+        raise ValueError(
+            f"target holds labels outside 0..{num_classes - 1} other than ignore_index={ignore_index}: "
+            f"min {valid.min().item()}, max {valid.max().item()}"
+        )
+
+
+def _class_weights(alpha, num_classes: int, like: torch.Tensor) -> torch.Tensor | None:
+    if alpha is None:
+        return None
+    alpha = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
+    if alpha.dim() != 1 or alpha.numel() != num_classes:
+        raise ValueError(f"alpha must hold one weight per class ({num_classes}), got shape {tuple(alpha.shape)}")
+    return alpha
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha=None,
+               ignore_index: int | None = 255, reduction: str = "mean") -> torch.Tensor:
+    """Multi-class focal loss FL(p_t) = -alpha_t (1 - p_t)^gamma log p_t (Lin et al., 2017).
+
+    ``gamma`` = 0 and ``alpha`` = None give cross-entropy. ``alpha`` is one weight per class;
+    the mean is then weighted like ``F.cross_entropy(weight=alpha)`` (divided by the sum of the
+    weights of the counted pixels), so gamma = 0 reproduces weighted cross-entropy exactly.
+    """
+    _check_logits_target(logits, target, ignore_index)
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    valid = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+    safe_target = torch.where(valid, target, torch.zeros_like(target)).long()
+    log_p = F.log_softmax(logits, dim=1).gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    loss = -((1 - log_p.exp()) ** gamma) * log_p if gamma else -log_p
+    weights = valid.to(logits.dtype)
+    alpha = _class_weights(alpha, logits.shape[1], logits)
+    if alpha is not None:
+        weights = weights * alpha[safe_target]
+    loss = loss * weights
+    if reduction == "mean":
+        return loss.sum() / weights.sum().clamp_min(torch.finfo(logits.dtype).tiny)
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None = 255,
+                   smooth: float = 1.0, eps: float = 1e-7) -> torch.Tensor:
+    """1 - mean soft Dice over classes (Milletari et al., 2016), from softmax probabilities.
+
+    Per class c, over the whole batch: Dice_c = (2 Σ p_c g_c + smooth) / (Σ p_c + Σ g_c + smooth),
+    with g the one-hot target; ignored pixels count in neither sum. Classes absent from the
+    target contribute 0 loss but stay in the mean (the convention of
+    segmentation_models_pytorch's ``DiceLoss``, which the tests compare against).
+    """
+    _check_logits_target(logits, target, ignore_index)
+    num_classes = logits.shape[1]
+    valid = (target != ignore_index) if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+    probs = logits.softmax(1) * valid.unsqueeze(1)
+    one_hot = F.one_hot(torch.where(valid, target, torch.zeros_like(target)).long(), num_classes)
+    one_hot = one_hot.movedim(-1, 1).to(probs.dtype) * valid.unsqueeze(1)
+    dims = (0,) + tuple(range(2, logits.dim()))
+    intersection = (probs * one_hot).sum(dims)
+    cardinality = (probs + one_hot).sum(dims)
+    dice = (2 * intersection + smooth) / (cardinality + smooth).clamp_min(eps)
+    present = one_hot.sum(dims) > 0
+    return ((1 - dice) * present).mean()
+
+
+class FocalLoss(nn.Module):
+    """Module form of :func:`focal_loss`."""
+
+    def __init__(self, gamma: float = 2.0, alpha=None, ignore_index: int | None = 255, reduction: str = "mean"):
+        super().__init__()
+        self.gamma, self.ignore_index, self.reduction = gamma, ignore_index, reduction
+        self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return focal_loss(logits, target, self.gamma, self.alpha, self.ignore_index, self.reduction)
+
+
+class SoftDiceLoss(nn.Module):
+    """Module form of :func:`soft_dice_loss`."""
+
+    def __init__(self, ignore_index: int | None = 255, smooth: float = 1.0):
+        super().__init__()
+        self.ignore_index, self.smooth = ignore_index, smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return soft_dice_loss(logits, target, self.ignore_index, self.smooth)
+
+
+class CombinedLoss(nn.Module):
+    """A weighted sum of losses, e.g. ``CombinedLoss([CrossEntropyLoss(...), SoftDiceLoss()], [1, 1])``.
+
+    Cross-entropy gives well-behaved per-pixel gradients, Dice pulls towards the overlap metric
+    that is reported; their sum is a common compromise for imbalanced classes.
+    """
+
+    def __init__(self, losses: Sequence[nn.Module], weights: Sequence[float] | None = None):
+        super().__init__()
+        weights = [1.0] * len(losses) if weights is None else list(weights)
+        if not losses or len(weights) != len(losses):
+            raise ValueError(f"need one weight per loss: {len(losses)} losses, {len(weights)} weights")
+        self.losses = nn.ModuleList(losses)
+        self.weights = weights
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(w * loss(logits, target) for w, loss in zip(self.weights, self.losses))

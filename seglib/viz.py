@@ -34,6 +34,10 @@ __all__ = [
     "live_explorer",
     "draw_conv_geometry",
     "animate_convolution",
+    "colorize",
+    "show_confusion",
+    "plot_history",
+    "plot_per_class",
 ]
 
 
@@ -335,3 +339,76 @@ def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: 
     markup = anim.to_jshtml(default_mode="loop")
     plt.close(fig)
     return HTML(markup)
+
+
+# --------------------------------------------------------------------------- segmentation results
+def colorize(mask) -> np.ndarray:
+    """Class-index mask (H, W) → RGB uint8 in the PASCAL VOC colours (255 "void" in cream)."""
+    from .data.voc import decode_mask
+
+    return decode_mask(mask)
+
+
+def show_confusion(matrix, class_names: Sequence[str] | None = None, normalize: bool = True, ax=None,
+                   title: str | None = None, annotate: bool | None = None):
+    """A confusion matrix M[true, predicted] as an image; rows normalised to sum to 1 by default
+    (each row then reads as "where did the pixels of this class go"). Cells are annotated when
+    there are at most 12 classes."""
+    m = np.asarray(torch.as_tensor(matrix).cpu(), dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"a confusion matrix is square (C, C), got shape {m.shape}")
+    if normalize:
+        m = m / np.maximum(m.sum(1, keepdims=True), 1)
+    n = m.shape[0]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.32 * n + 2.2, 0.32 * n + 1.8))
+    image = ax.imshow(m, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    names = list(class_names) if class_names is not None else [str(k) for k in range(n)]
+    if len(names) != n:
+        raise ValueError(f"{len(names)} class names for a {n}-class matrix")
+    ax.set_xticks(range(n), labels=names, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), labels=names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if annotate if annotate is not None else n <= 12:
+        for (r, c), value in np.ndenumerate(m):
+            ax.text(c, r, f"{value:.2f}" if normalize else f"{int(value)}", ha="center", va="center", fontsize=7,
+                    color="white" if value > 0.6 * (m.max() or 1) else "black")
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def plot_history(histories: dict[str, dict], keys: Sequence[str] = ("train_loss", "val_miou"),
+                 size: tuple[float, float] = (4.2, 3.0)) -> Figure:
+    """Curves of ``seglib.train.fit`` histories, one panel per key, one line per run."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(size[0] * len(keys), size[1]), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, history in histories.items():
+            ax.plot(history["epoch"], history[key], marker="o", ms=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(values: dict[str, Sequence[float]], class_names: Sequence[str], ylabel: str = "IoU",
+                   ax=None):
+    """Grouped bars: one group per class, one bar per run (e.g. per-class IoU for several losses)."""
+    names = list(class_names)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) * max(1, len(values)) ** 0.5), 3.2))
+    width = 0.8 / max(len(values), 1)
+    for k, (run, numbers) in enumerate(values.items()):
+        numbers = np.asarray(numbers, dtype=float)
+        if numbers.shape != (len(names),):
+            raise ValueError(f"run {run!r} has {numbers.shape} values for {len(names)} classes")
+        ax.bar(np.arange(len(names)) + (k - (len(values) - 1) / 2) * width, np.nan_to_num(numbers), width, label=run)
+    ax.set_xticks(range(len(names)), labels=names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, ncol=min(len(values), 5))
+    ax.grid(axis="y", alpha=0.3)
+    return ax

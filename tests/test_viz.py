@@ -64,3 +64,28 @@ def test_draw_conv_geometry_output_size_in_title():
 def test_animate_convolution_has_one_frame_per_output_pixel():
     html = viz.animate_convolution(torch.arange(16.0).view(4, 4), torch.ones(3, 3), stride=1, padding=0).data
     assert html.count("data:image/png;base64") == 4
+
+
+def test_colorize_uses_the_voc_palette():
+    rgb = viz.colorize(torch.tensor([[0, 1], [15, 255]]))
+    assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
+    assert rgb[0, 1].tolist() == [128, 0, 0] and rgb[1, 0].tolist() == [192, 128, 128]
+    assert rgb[1, 1].tolist() == [224, 224, 192]
+
+
+def test_show_confusion_normalises_rows_and_checks_names():
+    ax = viz.show_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"])
+    assert ax.images[0].get_array()[0].tolist() == [0.75, 0.25]
+    assert [t.get_text() for t in ax.texts] == ["0.75", "0.25", "0.00", "1.00"]
+    with pytest.raises(ValueError, match="3 class names for a 2-class matrix"):
+        viz.show_confusion(np.eye(2), ["a", "b", "c"])
+
+
+def test_plot_history_and_per_class_bars():
+    history = {"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_miou": [0.2, 0.4]}
+    fig = viz.plot_history({"ce": history, "focal": history})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    ax = viz.plot_per_class({"ce": [0.1, float("nan")], "dice": [0.3, 0.4]}, ["bg", "cat"])
+    assert len(ax.patches) == 4 and ax.patches[1].get_height() == 0.0
+    with pytest.raises(ValueError, match="for 2 classes"):
+        viz.plot_per_class({"ce": [0.1]}, ["bg", "cat"])

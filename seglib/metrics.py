@@ -41,7 +41,8 @@ def _labels_from(pred: torch.Tensor, num_classes: int) -> torch.Tensor:
     return pred
 
 
-def _check_pair(pred, target, num_classes: int, ignore_index: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_pair(pred, target, num_classes: int, ignore_index: int | None):
+    """Labels and targets of equal shape on one device, plus the mask of pixels that count."""
     pred = torch.as_tensor(pred)
     target = torch.as_tensor(target)
     if target.is_floating_point() or target.dtype == torch.bool:
@@ -59,15 +60,16 @@ def _check_pair(pred, target, num_classes: int, ignore_index: int | None) -> tup
         )
     pred = pred.to(target.device)
     valid = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
-    for name, labels in (("target", target[valid]), ("prediction", pred[valid])):
-        if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-            bad = labels[(labels < 0) | (labels >= num_classes)][0].item()
+    for name, labels in (("target", target), ("prediction", pred)):
+        out_of_range = valid & ((labels < 0) | (labels >= num_classes))
+        if bool(out_of_range.any()):
+            bad = labels[out_of_range][0].item()
             hint = f" other than ignore_index={ignore_index}" if ignore_index is not None else ""
             raise ValueError(
                 f"{name} holds label {bad}, outside 0..{num_classes - 1}{hint}; check num_classes "
                 f"and that void pixels carry ignore_index"
             )
-    return pred[valid], target[valid]
+    return pred, target, valid
 
 
 # --------------------------------------------------------------------------- confusion matrix
@@ -76,9 +78,11 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
 
     One ``bincount`` over ``true * C + predicted`` instead of a loop over classes.
     """
-    pred, target = _check_pair(pred, target, num_classes, ignore_index)
-    index = target.long() * num_classes + pred.long()
-    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    pred, target, valid = _check_pair(pred, target, num_classes, ignore_index)
+    size = num_classes * num_classes
+    # Ignored pixels go to one extra bin, dropped afterwards (cheaper than boolean indexing).
+    index = torch.where(valid, target.long() * num_classes + pred.long(), size)
+    return torch.bincount(index.reshape(-1), minlength=size + 1)[:size].reshape(num_classes, num_classes)
 
 
 def _nan_mean(values: np.ndarray) -> float:

@@ -24,6 +24,7 @@ __all__ = [
     "per_image_iou",
     "binary_metrics",
     "panoptic_quality",
+    "to_panoptic",
 ]
 
 
@@ -311,6 +312,20 @@ def panoptic_quality(
         "pq_per_class": pq, "sq_per_class": sq, "rq_per_class": rq,
         "tp": tp, "fp": fp, "fn": fn,
     }
+
+
+def to_panoptic(semantic, instances, *, ignore_index: int = 255, label_divisor: int = 1000,
+                void_label: int = -1) -> np.ndarray:
+    """A panoptic map for ``panoptic_quality`` from a semantic map (H, W) and an instance map
+    (H, W) (0 for stuff, 1..K for things): ``category * label_divisor + instance``, with
+    ``void_label`` where the semantic map holds ``ignore_index``."""
+    semantic = np.asarray(semantic).astype(np.int64)
+    instances = np.asarray(instances).astype(np.int64)
+    if semantic.shape != instances.shape or semantic.ndim != 2:
+        raise ValueError(f"semantic and instance maps must be (H, W) of equal shape, got {semantic.shape} and {instances.shape}")
+    if instances.max(initial=0) >= label_divisor:
+        raise ValueError(f"an instance id ({instances.max()}) reaches label_divisor={label_divisor}; raise label_divisor")
+    return np.where(semantic == ignore_index, void_label, semantic * label_divisor + instances)
 
 
 def _as_panoptic(panoptic, name: str) -> np.ndarray:

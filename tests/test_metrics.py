@@ -15,6 +15,7 @@ from seglib.metrics import (
     metrics_from_confusion,
     panoptic_quality,
     per_image_iou,
+    to_panoptic,
 )
 
 
@@ -246,3 +247,11 @@ def test_panoptic_quality_accumulates_over_images():
     assert out["tp"][1] == 1 and out["fn"][1] == 1 and out["rq"] == pytest.approx(1 / 1.5)
     with pytest.raises(ValueError, match="integer map"):
         panoptic_quality(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_to_panoptic_encodes_category_and_instance():
+    semantic = np.array([[1, 1, 255], [2, 2, 0]])
+    instances = np.array([[0, 0, 0], [1, 2, 0]])
+    assert to_panoptic(semantic, instances).tolist() == [[1000, 1000, -1], [2001, 2002, 0]]
+    with pytest.raises(ValueError, match="raise label_divisor"):
+        to_panoptic(semantic, instances * 1000)

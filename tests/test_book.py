@@ -1,9 +1,12 @@
-"""The Jupyter Book builds with zero warnings and produces a page for every _toc.yml entry.
+"""The Jupyter Book builds with zero warnings, produces a page for every _toc.yml entry and
+loads nothing from the network.
 
 Runs `jupyter-book build <repo> -W -n --keep-going --path-output <tmp>`: the HTML, the doctree
 and jupyter-cache all go under pytest's temporary folder, so the source tree is not written to.
 Notebooks are not executed (`execute_notebooks: "off"` in _config.yml); the book shows the
-outputs stored in them. Deselect with `pytest -m "not book"`.
+outputs stored in them. The build runs once per pytest process (`build_book`, the `book`
+fixture) and tests/test_browser.py opens the same HTML in Chromium. Deselect with
+`pytest -m "not book"`.
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,29 +62,95 @@ def test_toc_files_collects_nested_entries():
     assert toc_files(toc) == ["book/intro", "a", "a/b.md"]
 
 
+@dataclass
+class BookBuild:
+    """The outcome of one `jupyter-book build` into a temporary folder."""
+
+    returncode: int
+    log: str          # stdout + stderr, colour escapes removed
+    html: Path        # <tmp>/_build/html
+    pages: list[str]  # _toc.yml entries without suffix, root first
+    seconds: float
+
+    @property
+    def tail(self) -> str:
+        return "\n".join(self.log.splitlines()[-60:])
+
+    def page_html(self, page: str) -> Path:
+        return self.html / f"{page}.html"
+
+
+_BUILDS: dict[str, BookBuild] = {}
+
+
+def build_book(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
+    """Build the book once per pytest process and share it (test_book.py, test_browser.py).
+
+    Under `pytest -n 2 --dist loadfile` the two files may land on different workers; each
+    worker then builds its own copy (a few seconds), never the same folder twice.
+    """
+    if "book" not in _BUILDS:
+        toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+        pages = [_strip_suffix(entry) for entry in toc_files(toc)]
+        assert pages and pages[0] == _strip_suffix(toc["root"]), "_toc.yml has no root page"
+
+        out = tmp_path_factory.mktemp("book")
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [*JB, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
+            cwd=out,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        # Sphinx colours its output even when piped; strip the escapes for readable messages.
+        log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + "\n" + proc.stderr)
+        _BUILDS["book"] = BookBuild(proc.returncode, log, out / "_build" / "html", pages,
+                                    time.perf_counter() - start)
+    return _BUILDS["book"]
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory) -> BookBuild:
+    return build_book(tmp_path_factory)
+
+
 @pytest.mark.book
-def test_book_builds_without_warnings(tmp_path):
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [_strip_suffix(entry) for entry in toc_files(toc)]
-    assert pages and pages[0] == _strip_suffix(toc["root"]), "_toc.yml has no root page"
+def test_book_builds_without_warnings(book):
+    assert book.returncode == 0, f"jupyter-book build failed (rc={book.returncode}):\n{book.tail}"
 
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(
-        [*JB, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    # Sphinx colours its output even when piped; strip the escapes for readable messages.
-    log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + "\n" + proc.stderr)
-    tail = "\n".join(log.splitlines()[-60:])
-    assert proc.returncode == 0, f"jupyter-book build failed (rc={proc.returncode}):\n{tail}"
-
-    warnings = [line for line in log.splitlines() if "WARNING" in line]
+    warnings = [line for line in book.log.splitlines() if "WARNING" in line]
     assert not warnings, "the book build printed warnings:\n" + "\n".join(warnings)
 
-    html = tmp_path / "_build" / "html"
-    missing = [page for page in pages if not (html / f"{page}.html").is_file()]
-    assert not missing, f"no HTML produced for these _toc.yml entries: {missing}\n{tail}"
+    missing = [page for page in book.pages if not book.page_html(page).is_file()]
+    assert not missing, f"no HTML produced for these _toc.yml entries: {missing}\n{book.tail}"
+
+
+@pytest.mark.book
+def test_book_loads_nothing_from_cdns(book):
+    """The offline set-up (book/_vendor/, book/_ext/offline_book.py) is in place, checked on the
+    HTML alone, so it holds where no browser is installed for tests/test_browser.py."""
+    assert book.returncode == 0, f"jupyter-book build failed:\n{book.tail}"
+    static = book.html / "_static"
+    assert not (static / "README.md").exists(), "book/_vendor/README.md should not be published"
+    fetching = re.compile(r"""<(?:script|img)\b[^>]*?\ssrc=["']?(?:https?:)?//[^"' >]+"""
+                          r"""|<link\b(?=[^>]*\srel=["']?(?:stylesheet|preload|icon))[^>]*?\shref=["']?(?:https?:)?//[^"' >]+""",
+                          re.DOTALL)
+    local_src = re.compile(r"""<script\b[^>]*?\ssrc="((?:\.\./)*_static/[^"?]+)""")
+    for page in book.pages:
+        html = book.page_html(page).read_text(encoding="utf-8")
+        remote = fetching.findall(html)
+        assert not remote, f"{page}.html loads from the network: {remote[:3]}"
+        assert html.count("const THEBE_JS_URL") <= 1, f"{page}.html declares THEBE_JS_URL twice"
+        if 'class="math' in html:
+            assert "_static/mathjax/tex-chtml-full.js" in html, f"{page}.html has math but no local MathJax"
+        if "application/vnd.jupyter.widget-state+json" in html:
+            for script in ("requirejs/require.js", "jupyter-widgets/embed-amd.js"):
+                assert f"_static/{script}" in html, f"{page}.html has widget state but no local {script}"
+        else:  # vendored files are loaded where needed, not injected everywhere (the _static/ trap)
+            assert "_static/jupyter-widgets/" not in html, f"{page}.html loads the widget manager without widgets"
+        for src in local_src.findall(html):
+            target = (book.page_html(page).parent / src).resolve()
+            assert target.is_file(), f"{page}.html loads {src}, which the build did not produce"

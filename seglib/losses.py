@@ -56,8 +56,9 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, a
         raise ValueError(f"gamma must be >= 0, got {gamma}")
     valid = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     safe_target = torch.where(valid, target, torch.zeros_like(target)).long()
-    log_p = F.log_softmax(logits, dim=1).gather(1, safe_target.unsqueeze(1)).squeeze(1)
-    loss = -((1 - log_p.exp()) ** gamma) * log_p if gamma else -log_p
+    # -log p_t from torch's fused kernel (0 on void pixels); p_t = exp(log p_t).
+    ce = F.cross_entropy(logits, safe_target, reduction="none")
+    loss = ((1 - torch.exp(-ce)) ** gamma) * ce if gamma else ce
     weights = valid.to(logits.dtype)
     alpha = _class_weights(alpha, logits.shape[1], logits)
     if alpha is not None:
@@ -85,14 +86,14 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int
     num_classes = logits.shape[1]
     valid = (target != ignore_index) if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     probs = logits.softmax(1) * valid.unsqueeze(1)
-    one_hot = F.one_hot(torch.where(valid, target, torch.zeros_like(target)).long(), num_classes)
-    one_hot = one_hot.movedim(-1, 1).to(probs.dtype) * valid.unsqueeze(1)
-    dims = (0,) + tuple(range(2, logits.dim()))
-    intersection = (probs * one_hot).sum(dims)
-    cardinality = (probs + one_hot).sum(dims)
+    labels = torch.where(valid, target, torch.zeros_like(target)).long()
+    # Σ p_c g_c is the probability of the true class, summed per class: no one-hot tensor needed.
+    p_true = probs.gather(1, labels.unsqueeze(1)).reshape(-1)
+    intersection = torch.zeros(num_classes, dtype=probs.dtype, device=probs.device).scatter_add(0, labels.reshape(-1), p_true)
+    target_count = torch.bincount(labels[valid], minlength=num_classes).to(probs.dtype)
+    cardinality = probs.transpose(0, 1).reshape(num_classes, -1).sum(1) + target_count
     dice = (2 * intersection + smooth) / (cardinality + smooth).clamp_min(eps)
-    present = one_hot.sum(dims) > 0
-    return ((1 - dice) * present).mean()
+    return ((1 - dice) * (target_count > 0)).mean()
 
 
 class FocalLoss(nn.Module):

@@ -1,22 +1,14 @@
 """Sphinx extension that keeps the built book working with no network (DESIGN.md, "Book").
 
-Registered in _config.yml under ``sphinx: local_extensions``. MathJax and the ipywidgets
-embed manager are pointed at the copies in ``book/_vendor/`` by plain configuration
-(``mathjax_path``, ``nb_ipywidgets_js``); this extension does what configuration cannot:
+Registered in _config.yml under ``sphinx: local_extensions``. MathJax is pointed at the copy
+in ``book/_vendor/`` by plain configuration (``mathjax_path``); the book loads no ipywidgets
+manager (``nb_ipywidgets_js: {}``: live widgets are removed from pages, their static twins
+show instead). This extension does what configuration cannot:
 
 1. Stored notebook outputs may link assets on a CDN: matplotlib's ``to_jshtml()`` animations
    link Font Awesome 4.4 on maxcdn. Such links in a page's body are rewritten to the vendored
    copies in ``LOCAL_COPIES``.
-2. The ipywidgets embed bundle (require.js modules ``@jupyter-widgets/...``) resolves its web
-   fonts against each module's require.js address, which defaults to the page's own folder
-   (``notebooks/@jupyter-widgets/html-manager/dist/<hash>.woff2``). On pages that load the
-   bundle, require.js is configured to place those modules in ``_static/jupyter-widgets/``,
-   next to the vendored fonts.
-   The same bundle typesets widget labels with the MathJax 2 API
-   (``MathJax.Hub.Queue(["Typeset", MathJax.Hub, element])``), which throws "Cannot read
-   properties of undefined (reading 'Queue')" under the MathJax 3 that Sphinx loads; a small
-   ``MathJax.Hub.Queue`` on top of MathJax 3's ``typesetPromise`` is added.
-3. Sphinx 7.4 writes inline ``<script>`` bodies that an extension adds after the builder
+2. Sphinx 7.4 writes inline ``<script>`` bodies that an extension adds after the builder
    started twice (``None`` and ``''`` filenames compare unequal; fixed upstream in Sphinx
    PR #13402). sphinx-thebe's ``const THEBE_JS_URL = ...`` then throws "Identifier
    'THEBE_JS_URL' has already been declared" on every page. Duplicates are dropped.
@@ -28,7 +20,6 @@ tests/test_browser.py.
 """
 from __future__ import annotations
 
-import json
 import re
 
 from sphinx.util import logging
@@ -40,8 +31,6 @@ LOCAL_COPIES = {
     "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css":
         "font-awesome/css/font-awesome.min.css",
 }
-
-WIDGETS_BUNDLE = "jupyter-widgets/embed-amd.js"
 
 # What makes a browser fetch something as the page loads: src attributes, stylesheet/preload/
 # icon links and CSS urls. (<a href>, <link rel="canonical"> and the like fetch nothing.)
@@ -85,37 +74,6 @@ def _use_local_copies(context: dict) -> None:
     context["body"] = body
 
 
-# On pages with widgets: a global `require` object defined before require.js loads is its
-# configuration; absolute URLs (from the page's own address) work at every folder depth and
-# over file://. The embed manager renders widgets on the window's load event, after MathJax
-# (a deferred script) has loaded and DOMContentLoaded has fired, so the MathJax 2 shim is in
-# place by then.
-_WIDGET_PAGE_JS = """(function () {
-  var folder = new URL(%s, document.baseURI).href;
-  window.require = {paths: {'@jupyter-widgets': folder, '@jupyter-widgets/html-manager/dist': folder}};
-  document.addEventListener('DOMContentLoaded', function () {
-    var mj = window.MathJax;
-    if (!mj || mj.Hub || !mj.startup || !mj.typesetPromise) return;
-    mj.Hub = {Queue: function () {  // MathJax.Hub.Queue(['Typeset', MathJax.Hub, element], ...)
-      var elements = Array.prototype.filter.call(arguments, function (job) {
-        return Array.isArray(job) && job[0] === 'Typeset' && job[2];
-      }).map(function (job) { return job[2]; });
-      mj.startup.promise = mj.startup.promise.then(function () { return mj.typesetPromise(elements); });
-      return mj.startup.promise;
-    }};
-  });
-})();"""
-
-
-def _prepare_widget_pages(app, context: dict) -> None:
-    scripts = context.get("script_files") or []
-    if any(_filename(js).endswith(WIDGETS_BUNDLE) for js in scripts):
-        folder = context["pathto"]("_static/" + WIDGETS_BUNDLE.rsplit("/", 1)[0], 1)
-        # Before require.js and the bundle, which myst-nb adds with priority 500; this page
-        # only (Sphinx resets the list after each page).
-        app.builder.add_js_file("", priority=450, body=_WIDGET_PAGE_JS % json.dumps(folder))
-
-
 def _filename(asset) -> str:
     return str(getattr(asset, "filename", asset) or "")
 
@@ -135,7 +93,6 @@ def _check_offline(pagename: str, context: dict) -> None:
 def _on_page(app, pagename, templatename, context, doctree):
     _drop_duplicate_scripts(context)
     _use_local_copies(context)
-    _prepare_widget_pages(app, context)
 
 
 def _on_page_check(app, pagename, templatename, context, doctree):

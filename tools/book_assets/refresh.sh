@@ -16,22 +16,13 @@ cp "$here/package.json" "$here/package-lock.json" "$work/"
 (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 nm="$work/node_modules"
 
-rm -rf "$vendor/mathjax" "$vendor/requirejs" "$vendor/jupyter-widgets" "$vendor/font-awesome"
-mkdir -p "$vendor/mathjax/output/chtml/fonts" "$vendor/requirejs" \
-         "$vendor/jupyter-widgets" "$vendor/font-awesome/css" "$vendor/font-awesome/fonts"
+rm -rf "$vendor/mathjax" "$vendor/font-awesome"
+mkdir -p "$vendor/mathjax/output/chtml/fonts" "$vendor/font-awesome/css" "$vendor/font-awesome/fonts"
 
 # MathJax 3: one combined component with every TeX extension built in (nothing is
 # auto-loaded at run time) and the CommonHTML fonts it fetches relative to itself.
 cp "$nm/mathjax/es5/tex-chtml-full.js" "$nm/mathjax/LICENSE" "$vendor/mathjax/"
 cp -r "$nm/mathjax/es5/output/chtml/fonts/woff-v2" "$vendor/mathjax/output/chtml/fonts/"
-
-# RequireJS, which the ipywidgets embed manager is loaded with.
-cp "$nm/requirejs/require.js" "$vendor/requirejs/"
-
-# The ipywidgets embed manager (AMD build) and the Font Awesome 5 web fonts its CSS names
-# (woff2 only: every current browser picks woff2 first).
-cp "$nm/@jupyter-widgets/html-manager/dist/embed-amd.js" "$vendor/jupyter-widgets/"
-cp "$nm/@jupyter-widgets/html-manager/dist/"*.woff2 "$vendor/jupyter-widgets/"
 
 # Font Awesome 4.4, linked by matplotlib's to_jshtml() animations (the book rewrites that
 # CDN link to this copy; woff2 only, as above).

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import get_device, seed_everything
+from ._files import write_atomically
 from .metrics import ConfusionMatrix
 
 __all__ = ["fit", "evaluate", "predict", "logits_of"]
@@ -49,13 +50,6 @@ def _batches(loader: Iterable, device: torch.device):
                 f"from the dataset (seglib.data transforms do)"
             )
         yield images.to(device, non_blocking=True), masks.to(device, non_blocking=True).long()
-
-
-def _save_atomically(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    torch.save(state, partial)
-    os.replace(partial, path)  # a crash mid-save leaves the previous checkpoint intact
 
 
 def _run_epoch(model, loader, device, loss_fn, optimizer, matrix: ConfusionMatrix, description: str,
@@ -154,9 +148,10 @@ def fit(
             history[key].append(value)
         bar.set_postfix(loss=f"{train_loss:.3f}", val_miou=f"{row['val_miou']:.3f}")
         if path is not None:
-            _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                              "history": history, "epoch": epoch}, path)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "history": history, "epoch": epoch}
+            write_atomically(path, lambda file: torch.save(state, file))  # a crash keeps the last one
     return history
 
 

@@ -36,3 +36,18 @@ def test_asking_for_a_missing_device_says_what_is_available(monkeypatch):
     monkeypatch.delenv("SEGLIB_DEVICE", raising=False)
     with pytest.raises(RuntimeError, match=r"'cuda' was asked for but is not available here; available: cpu"):
         seglib.get_device("cuda")
+
+
+def test_write_atomically_keeps_the_old_file_when_writing_fails(tmp_path):
+    from seglib._files import write_atomically
+
+    target = write_atomically(tmp_path / "sub" / "f.bin", lambda f: f.write(b"old"))
+    assert target.read_bytes() == b"old" and oct(target.stat().st_mode & 0o777) == "0o644"
+
+    def crash(file):
+        file.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomically(target, crash)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in target.parent.iterdir()) == ["f.bin"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from .._files import write_atomically
 from .paths import data_root
 from .voc import load_pair, source_files
 
@@ -36,7 +36,7 @@ def resized_arrays(voc_root, ids, size: int) -> tuple[np.ndarray, np.ndarray]:
             pass  # unreadable (e.g. written by a crashed older version): rebuild it
     images, masks = _build(Path(voc_root), list(ids), size)
     _remove_stale(path)
-    _save_atomically(path, images=images, masks=masks)
+    write_atomically(path, lambda file: np.savez(file, images=images, masks=masks))
     return images, masks
 
 
@@ -78,15 +78,3 @@ def _remove_stale(path: Path) -> None:
     for old in path.parent.glob(f"{prefix}*.npz"):
         if old != path:
             old.unlink(missing_ok=True)
-
-
-def _save_atomically(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -325,3 +325,11 @@ def test_with_the_real_synthetic_generator(tmp_path):
     assert set(np.unique(mask)) <= set(range(21)) | {255}
     full = VOCSegmentation(voc2012.parent, "voc_trainval")
     assert full[0][0].shape[:2] == full[0][1].shape
+
+
+def test_synthetic_panoptic_lives_under_data_root_by_size_and_seed(data_folder):
+    from seglib.data import PanopticScenes
+
+    root = paths.synthetic_panoptic(5, seed=2)
+    assert root == data_folder / "synthetic" / "panoptic_n5_seed2" / "panoptic_scenes"
+    assert len(PanopticScenes(root, "train")) + len(PanopticScenes(root, "val")) == 5

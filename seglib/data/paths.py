@@ -96,3 +96,11 @@ def synthetic_voc(n_images: int, seed: int = 0) -> Path:
     from .synthetic import make_synthetic_voc
 
     return make_synthetic_voc(data_root() / "synthetic" / f"voc_n{n_images}_seed{seed}", n_images, seed=seed)
+
+
+def synthetic_panoptic(n_images: int, seed: int = 0) -> Path:
+    """The synthetic stuff-and-things scenes under ``data_root()/synthetic/panoptic_n{N}_seed{S}``,
+    generated on first use like ``synthetic_voc``."""
+    from .synthetic import make_panoptic_scenes
+
+    return make_panoptic_scenes(data_root() / "synthetic" / f"panoptic_n{n_images}_seed{seed}", n_images, seed=seed)

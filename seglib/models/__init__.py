@@ -1,0 +1,1 @@
+"""Segmentation models, one module per family (see DESIGN.md); shared blocks in ``blocks``."""

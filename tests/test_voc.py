@@ -3,6 +3,7 @@
 Everything runs on a tiny VOCdevkit written here with PIL (no network, no real VOC).
 """
 import os
+import shutil
 import sys
 import tarfile
 import types
@@ -14,6 +15,7 @@ from PIL import Image
 
 from seglib.data import cache, paths, voc
 from seglib.data.download import file_md5
+from seglib.data.folders import read_isbi
 from seglib.data.transforms import eval_transform
 from seglib.data.voc import VOCSegmentation, course_split, save_label_png
 
@@ -333,3 +335,25 @@ def test_synthetic_panoptic_lives_under_data_root_by_size_and_seed(data_folder):
     root = paths.synthetic_panoptic(5, seed=2)
     assert root == data_folder / "synthetic" / "panoptic_n5_seed2" / "panoptic_scenes"
     assert len(PanopticScenes(root, "train")) + len(PanopticScenes(root, "val")) == 5
+
+
+# --- Choosing the EM stack: em_root ---------------------------------------------------------------
+
+def test_em_root_uses_the_real_stack_when_present_else_the_stand_in(data_folder, monkeypatch):
+    monkeypatch.setenv("SEGLIB_DATASET", "auto")
+    stand_in = paths.em_root(n_images=2, seed=1, size=64)
+    assert stand_in.kind == "synthetic" and stand_in.path == data_folder / "synthetic" / "em_n2_seed1_size64" / "isbi2012"
+    assert "no train-volume.tif and train-labels.tif in" in stand_in.description
+    images, labels = read_isbi(stand_in.path)
+    assert images.shape == labels.shape == (2, 64, 64)
+    real = data_folder / "isbi2012"
+    real.mkdir()
+    for name in ("train-volume.tif", "train-labels.tif", "test-volume.tif"):
+        shutil.copy(stand_in.path / name, real / name)
+    chosen = paths.em_root(n_images=2, seed=1, size=64)
+    assert chosen.kind == "isbi2012" and chosen.path == real
+    assert chosen.description == "real ISBI 2012 EM stack from " + paths.display_path(real)
+    forced = paths.em_root("synthetic", n_images=2, seed=1, size=64)
+    assert forced.path == stand_in.path and "chosen by the dataset argument" in forced.description
+    with pytest.raises(ValueError, match="unknown dataset 'isbi'"):
+        paths.em_root("isbi")

@@ -5,7 +5,7 @@
 ``python -m seglib.data download``) is the only way to fetch the real dataset.
 """
 from .folders import PanopticScenes, id_to_rgb, maskrcnn_target, read_isbi, rgb_to_id
-from .paths import DatasetRoot, data_root, synthetic_panoptic, voc_root
+from .paths import DatasetRoot, data_root, em_root, synthetic_panoptic, voc_root
 from .synthetic import make_em_membranes, make_panoptic_scenes, make_synthetic_voc
 from .voc import (
     IGNORE_INDEX,
@@ -28,7 +28,7 @@ __all__ = [
     "VOC_CLASSES", "NUM_CLASSES", "IGNORE_INDEX", "VOC_PALETTE", "SPLITS", "VOC_MIRRORS", "VOC_MD5",
     "decode_mask", "encode_mask", "save_label_png", "VOCSegmentation", "course_split", "download_voc",
     # where data lives and which dataset a notebook uses
-    "data_root", "voc_root", "DatasetRoot", "synthetic_panoptic",
+    "data_root", "voc_root", "em_root", "DatasetRoot", "synthetic_panoptic",
     # Albumentations pipelines
     "train_transform", "eval_transform", "denormalize", "IMAGENET_MEAN", "IMAGENET_STD",
     # synthetic stand-ins and the readers of their (real) formats

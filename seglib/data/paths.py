@@ -104,3 +104,28 @@ def synthetic_panoptic(n_images: int, seed: int = 0) -> Path:
     from .synthetic import make_panoptic_scenes
 
     return make_panoptic_scenes(data_root() / "synthetic" / f"panoptic_n{n_images}_seed{seed}", n_images, seed=seed)
+
+
+def em_root(dataset: str | None = None, *, n_images: int = 30, seed: int = 0, size: int = 512) -> DatasetRoot:
+    """Choose the EM-membrane stack of lecture 003 (ISBI 2012, Ciresan et al. 2012): the real
+    files in ``data_root()/isbi2012`` (``train-volume.tif``, ``train-labels.tif``, ...) when
+    present, else the synthetic stand-in, generated once. ``dataset`` follows ``voc_root``:
+    'synthetic' forces the stand-in; 'auto' and 'voc' use the real stack when it is there.
+    Read it with ``seglib.data.read_isbi(root.path)``."""
+    from .folders import ISBI_FOLDER
+    from .synthetic import make_em_membranes
+
+    source = "the dataset argument" if dataset is not None else f"${DATASET_ENV}"
+    choice = (dataset if dataset is not None else os.environ.get(DATASET_ENV) or "auto").strip().lower()
+    if choice not in DATASETS:
+        raise ValueError(f"unknown dataset {choice!r} (from {source}); valid choices are {', '.join(DATASETS)}")
+    real = data_root() / ISBI_FOLDER
+    present = (real / "train-volume.tif").is_file() and (real / "train-labels.tif").is_file()
+    if choice != "synthetic" and present:
+        return DatasetRoot("isbi2012", real, f"real ISBI 2012 EM stack from {display_path(real)}")
+    why = (f"chosen by {source}" if choice == "synthetic"
+           else f"no train-volume.tif and train-labels.tif in {display_path(real)}; see data/README.md")
+    path = make_em_membranes(data_root() / "synthetic" / f"em_n{n_images}_seed{seed}_size{size}",
+                             n_images, seed=seed, size=size)
+    return DatasetRoot("synthetic", path,
+                       f"synthetic ISBI-2012-layout EM stand-in: {n_images} slices of {size}×{size}, seed {seed} ({why})")

@@ -273,8 +273,12 @@ def panoptic_quality(
         gt_ids, gt_cats, gt_areas = _segments(target, label_divisor, void_label)
         pr_ids, pr_cats, pr_areas = _segments(pred, label_divisor, void_label)
         # Overlap of every (true, predicted) pair, void target pixels included as their own "segment".
-        pairs, counts = np.unique(np.stack([target.ravel(), pred.ravel()]), axis=1, return_counts=True)
-        overlap = {(int(g), int(p)): int(c) for (g, p), c in zip(pairs.T, counts)}
+        # Each map's values are renumbered 0..n-1, so a (true, predicted) pair is one small int.
+        g_values, g_index = np.unique(target.ravel(), return_inverse=True)
+        p_values, p_index = np.unique(pred.ravel(), return_inverse=True)
+        counts = np.bincount(g_index.ravel() * len(p_values) + p_index.ravel())
+        pairs = np.flatnonzero(counts)
+        overlap = {(int(g_values[c // len(p_values)]), int(p_values[c % len(p_values)])): int(counts[c]) for c in pairs}
         gt_area = dict(zip(gt_ids.tolist(), gt_areas.tolist()))
         pr_area = dict(zip(pr_ids.tolist(), pr_areas.tolist()))
         matched_gt, matched_pr = set(), set()

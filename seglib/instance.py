@@ -1,0 +1,219 @@
+"""Instances without proposals, and conversions between the formats instances travel in.
+
+Lecture 002 (instance segmentation, FCN-based methods): "a semantic map ... we already know how
+to obtain this"; instances then come from grouping its pixels. Two groupings:
+
+* ``connected_instances``: every connected component of a thing class is one instance
+  (``scipy.ndimage.label``). Exact for things that stand apart; touching things merge.
+* ``watershed_instances``: Beucher and Meyer's watershed (Vincent and Soille, 1991) on the
+  distance transform of each component, one basin per distance peak, which splits blobs with
+  a "waist" such as two touching balls (``skimage.segmentation.watershed``).
+
+Formats (``seglib.metrics.panoptic_quality`` reads the third):
+
+1. a list of binary masks (K, H, W) with one category per mask (what Mask R-CNN outputs);
+2. a semantic map (H, W) plus an instance-id map (H, W), 0 for stuff (``PanopticScenes``);
+3. a panoptic map ``category * label_divisor + instance`` (stuff: instance 0; void: -1);
+4. COCO panoptic: a segment-id map (PNG colours via ``seglib.data.id_to_rgb``) plus
+   ``segments_info`` [{id, category_id, area, bbox, iscrowd}].
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .metrics import to_panoptic
+
+__all__ = [
+    "coco_to_panoptic",
+    "connected_instances",
+    "instances_to_masks",
+    "masks_to_instances",
+    "masks_to_panoptic",
+    "panoptic_to_coco",
+    "panoptic_to_instances",
+    "watershed_instances",
+]
+
+
+def _as_map(array, name: str) -> np.ndarray:
+    array = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    if array.ndim != 2 or not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        raise ValueError(f"{name} must be an integer map (H, W), got shape {array.shape} and dtype {array.dtype}")
+    return array
+
+
+# --------------------------------------------------------------------------- proposal-free instances
+def connected_instances(semantic, thing_ids: Iterable[int], *, connectivity: int = 1) -> np.ndarray:
+    """Instance map (H, W) int32: one instance per connected component of each thing class.
+
+    ``semantic`` (H, W) holds category ids; pixels of other categories (stuff, void) get 0.
+    ``connectivity`` 1 joins 4-neighbours, 2 also diagonal ones (``scipy.ndimage.label``).
+    Instances are numbered 1..K, class by class in ``thing_ids`` order.
+    """
+    semantic = _as_map(semantic, "semantic")
+    if connectivity not in (1, 2):
+        raise ValueError(f"connectivity must be 1 (4-neighbours) or 2 (8-neighbours), got {connectivity}")
+    structure = ndimage.generate_binary_structure(2, connectivity)
+    instances = np.zeros(semantic.shape, np.int32)
+    for category in thing_ids:
+        labelled, _ = ndimage.label(semantic == category, structure=structure)
+        instances[labelled > 0] = labelled[labelled > 0] + instances.max()
+    return instances
+
+
+def watershed_instances(semantic, thing_ids: Iterable[int], *, min_distance: int = 5,
+                        smooth: float = 1.0) -> np.ndarray:
+    """Instance map (H, W) int32 from a watershed on the distance transform of each thing class.
+
+    For each thing class, the Euclidean distance to the nearest other pixel is computed
+    (``scipy.ndimage.distance_transform_edt``) and, after a Gaussian blur of ``smooth`` px,
+    its local maxima at least ``min_distance`` px apart (``skimage.feature.peak_local_max``,
+    one or more per connected component) seed ``skimage.segmentation.watershed`` on the
+    negated distance. Two touching discs meet at a narrow waist, where the distance dips, so
+    they get two basins. A component without a peak keeps one instance.
+    """
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    semantic = _as_map(semantic, "semantic")
+    if min_distance < 1:
+        raise ValueError(f"min_distance must be at least 1 pixel, got {min_distance}")
+    instances = np.zeros(semantic.shape, np.int32)
+    for category in thing_ids:
+        mask = semantic == category
+        if not mask.any():
+            continue
+        components, count = ndimage.label(mask)
+        distance = ndimage.distance_transform_edt(mask)
+        if smooth > 0:
+            distance = ndimage.gaussian_filter(distance, smooth) * mask
+        peaks = peak_local_max(distance, min_distance=min_distance, labels=components, exclude_border=False)
+        markers = np.zeros(semantic.shape, np.int32)
+        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+        # A component whose peaks were all suppressed still becomes one instance.
+        missing = np.setdiff1d(np.arange(1, count + 1), components[tuple(peaks.T)])
+        for k, component in enumerate(missing, start=len(peaks) + 1):
+            markers[components == component] = k
+        labelled = watershed(-distance, markers, mask=mask)
+        instances[mask] = labelled[mask] + instances.max()
+    return _renumber(instances)
+
+
+def _renumber(instances: np.ndarray) -> np.ndarray:
+    """Instance ids 1..K in order of first appearance, 0 kept."""
+    ids = np.unique(instances[instances > 0])
+    lookup = np.zeros(int(instances.max(initial=0)) + 1, np.int32)
+    lookup[ids] = np.arange(1, len(ids) + 1)
+    return lookup[instances]
+
+
+# --------------------------------------------------------------------------- format conversions
+def masks_to_instances(masks) -> np.ndarray:
+    """Binary masks (K, H, W) → instance map (H, W) int32 with ids 1..K (0 = no mask).
+
+    Where masks overlap, the earlier mask wins: sort them by score first, as a detector's
+    output already is.
+    """
+    masks = masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be (K, H, W), got shape {masks.shape}; add a first axis for one mask")
+    masks = masks.astype(bool)
+    instances = np.zeros(masks.shape[1:], np.int32)
+    for k in range(len(masks) - 1, -1, -1):  # paint the last first, so earlier masks end on top
+        instances[masks[k]] = k + 1
+    return instances
+
+
+def instances_to_masks(instances) -> tuple[np.ndarray, np.ndarray]:
+    """Instance map (H, W) → (bool masks (K, H, W), their ids (K,)) for the ids > 0, ascending."""
+    instances = _as_map(instances, "instances")
+    ids = np.unique(instances[instances > 0])
+    return instances[None] == ids[:, None, None], ids
+
+
+def masks_to_panoptic(masks, categories, semantic=None, *, stuff_ids: Iterable[int] = (), label_divisor: int = 1000,
+                      void_label: int = -1, ignore_index: int = 255) -> np.ndarray:
+    """Binary masks (K, H, W) with categories (K,) → panoptic map (H, W) int64.
+
+    Mask k becomes segment ``categories[k] * label_divisor + k + 1`` (earlier masks win
+    overlaps). Pixels no mask covers take the stuff category of ``semantic`` (H, W) where it
+    holds one of ``stuff_ids``, and ``void_label`` otherwise (or everywhere, without
+    ``semantic``).
+    """
+    instances = masks_to_instances(masks)
+    categories = np.asarray(categories, np.int64).reshape(-1)
+    if len(categories) != int(np.asarray(masks).shape[0]):
+        raise ValueError(f"{np.asarray(masks).shape[0]} masks but {len(categories)} categories")
+    if len(categories) >= label_divisor:
+        raise ValueError(f"{len(categories)} masks reach label_divisor={label_divisor}; raise label_divisor")
+    per_pixel = np.concatenate([[0], categories])[instances]
+    if semantic is None:
+        stuff = np.full(instances.shape, ignore_index, np.int64)
+    else:
+        semantic = _as_map(semantic, "semantic").astype(np.int64)
+        stuff = np.where(np.isin(semantic, list(stuff_ids)), semantic, ignore_index)
+    merged = np.where(instances > 0, per_pixel, stuff)
+    return to_panoptic(merged, instances, ignore_index=ignore_index, label_divisor=label_divisor,
+                       void_label=void_label)
+
+
+def panoptic_to_instances(panoptic, thing_ids: Iterable[int], *, label_divisor: int = 1000, void_label: int = -1,
+                          ignore_index: int = 255) -> tuple[np.ndarray, np.ndarray]:
+    """Panoptic map → (semantic map (H, W) int64 with ``ignore_index`` for void, instance map
+    (H, W) int32 with the thing segments renumbered 1..K in order of panoptic id)."""
+    panoptic = _as_map(panoptic, "panoptic").astype(np.int64)
+    void = panoptic == void_label
+    semantic = np.where(void, ignore_index, panoptic // label_divisor)
+    is_thing = np.isin(semantic, list(thing_ids)) & ~void
+    ids = np.unique(panoptic[is_thing])
+    instances = np.zeros(panoptic.shape, np.int32)
+    instances[is_thing] = np.searchsorted(ids, panoptic[is_thing]) + 1
+    return semantic, instances
+
+
+def panoptic_to_coco(panoptic, *, label_divisor: int = 1000, void_label: int = -1) -> tuple[np.ndarray, list[dict]]:
+    """Panoptic map → COCO panoptic (segment-id map (H, W) int32 with 0 = void, ``segments_info``).
+
+    Segment ids are numbered 1..S in order of panoptic id (COCO's ids are arbitrary; readers
+    must use ``segments_info``). Write the PNG with ``seglib.data.id_to_rgb``.
+    """
+    panoptic = _as_map(panoptic, "panoptic").astype(np.int64)
+    ids = np.unique(panoptic[panoptic != void_label])
+    segments = np.zeros(panoptic.shape, np.int32)
+    info = []
+    for number, pan_id in enumerate(ids.tolist(), start=1):
+        mask = panoptic == pan_id
+        segments[mask] = number
+        rows, cols = np.nonzero(mask)
+        x, y = int(cols.min()), int(rows.min())
+        info.append({"id": number, "category_id": pan_id // label_divisor, "area": int(mask.sum()),
+                     "bbox": [x, y, int(cols.max()) + 1 - x, int(rows.max()) + 1 - y], "iscrowd": 0})
+    return segments, info
+
+
+def coco_to_panoptic(segments, segments_info: list[dict], thing_ids: Iterable[int], *, label_divisor: int = 1000,
+                     void_label: int = -1) -> np.ndarray:
+    """COCO panoptic (segment-id map (H, W), ``segments_info``) → panoptic map (H, W) int64.
+
+    Stuff segments get instance 0, thing segments 1..K in ``segments_info`` order (the
+    numbering of ``PanopticScenes``' ``instances``); id 0 and ids missing from
+    ``segments_info`` are void. Read the PNG with
+    ``seglib.data.rgb_to_id``.
+    """
+    segments = _as_map(segments, "segments")
+    thing_ids = set(thing_ids)
+    panoptic = np.full(segments.shape, void_label, np.int64)
+    things = 0
+    for segment in segments_info:
+        category = int(segment["category_id"])
+        instance = 0
+        if category in thing_ids:
+            things = instance = things + 1
+            if instance >= label_divisor:
+                raise ValueError(f"{instance} thing segments reach label_divisor={label_divisor}; raise label_divisor")
+        panoptic[segments == segment["id"]] = category * label_divisor + instance
+    return panoptic

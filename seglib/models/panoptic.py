@@ -1,0 +1,132 @@
+"""Panoptic fusion in the style of UPSNet (Xiong et al., 2019), and a small semantic head.
+
+Lecture 002 (panoptic segmentation): a semantic head labels stuff *and* things per pixel, an
+instance head (Mask R-CNN) proposes things; where they disagree, a pixel needs one answer.
+UPSNet's panoptic head has no parameters. Per pixel it stacks
+
+* the **stuff** logits of the semantic head, one channel per stuff class;
+* one channel per detected **instance** i of class c_i: its mask logits pasted into its box
+  plus the semantic head's logit for c_i, inside the box only (the instance cannot claim a
+  pixel outside its box);
+* optionally an **unknown** channel, max over the semantic head's thing logits minus max over
+  the pasted mask logits (zero outside every box, as in UPSNet's padding): large where the
+  semantic head sees a thing that no instance accounts for;
+
+and takes the argmax (the softmax of UPSNet's training loss does not change it). A stuff
+channel gives that stuff class, an instance channel that instance, the unknown channel void.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import ConvBNReLU, check_input
+
+__all__ = ["SemanticNet", "paste_mask_logits", "upsnet_fusion"]
+
+
+def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int],
+                      outside: float = float("-inf")) -> torch.Tensor:
+    """RoI mask logits (K, M, M) → image-sized logits (K, H, W), each resized into its box.
+
+    Box k = (x0, y0, x1, y1) in pixels (x1, y1 exclusive, as torchvision's). A pixel whose
+    centre lies inside the box samples the M×M grid bilinearly at the matching point (the
+    inverse of RoIAlign's sampling, like ``F.interpolate(..., align_corners=False)``); every
+    other pixel gets ``outside``.
+    """
+    if mask_logits.ndim != 3:
+        raise ValueError(f"mask_logits must be (K, M, M), got shape {tuple(mask_logits.shape)}")
+    if boxes.shape != (len(mask_logits), 4):
+        raise ValueError(f"boxes must be (K, 4) = ({len(mask_logits)}, 4), got {tuple(boxes.shape)}")
+    height, width = size
+    k = len(mask_logits)
+    if k == 0:
+        return mask_logits.new_zeros((0, height, width))
+    boxes = boxes.to(mask_logits)
+    xs = torch.arange(width, dtype=mask_logits.dtype, device=mask_logits.device) + 0.5
+    ys = torch.arange(height, dtype=mask_logits.dtype, device=mask_logits.device) + 0.5
+    x0, y0, x1, y1 = (boxes[:, i, None] for i in range(4))
+    gx = 2 * (xs - x0) / (x1 - x0).clamp(min=1e-6) - 1  # (K, W) in [-1, 1] inside the box
+    gy = 2 * (ys - y0) / (y1 - y0).clamp(min=1e-6) - 1  # (K, H)
+    grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (K, H, W, 2)
+    pasted = F.grid_sample(mask_logits[:, None], grid, mode="bilinear", padding_mode="border",
+                           align_corners=False)[:, 0]
+    inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
+    return pasted.masked_fill(~inside, outside)
+
+
+def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxes: torch.Tensor,
+                  labels: torch.Tensor, *, stuff_ids: Sequence[int], thing_ids: Sequence[int],
+                  unknown: bool = True, label_divisor: int = 1000, void_label: int = -1,
+                  return_logits: bool = False):
+    """UPSNet's parameter-free panoptic head: a panoptic map (H, W) int64 for one image.
+
+    ``semantic_logits`` (C, H, W) has one channel per category id (channel c = category c);
+    ``mask_logits`` (K, M, M) are the RoI mask logits of K detections of classes ``labels``
+    (K,) in ``boxes`` (K, 4), best first. Stuff pixels get ``category * label_divisor``,
+    instance k's pixels ``labels[k] * label_divisor + k + 1``, the unknown class
+    ``void_label``. With ``return_logits`` also returns the stacked panoptic logits
+    (S + K [+ 1], H, W).
+    """
+    if semantic_logits.ndim != 3:
+        raise ValueError(f"semantic_logits must be (C, H, W) for one image, got {tuple(semantic_logits.shape)}")
+    channels, height, width = semantic_logits.shape
+    stuff_ids, thing_ids = list(stuff_ids), list(thing_ids)
+    if not stuff_ids:
+        raise ValueError("give at least one stuff id: every pixel no instance claims needs a stuff class")
+    bad = [c for c in stuff_ids + thing_ids if not 0 <= c < channels]
+    if bad:
+        raise ValueError(f"category ids {bad} have no channel in semantic_logits with {channels} channels")
+    labels = torch.as_tensor(labels, dtype=torch.long, device=semantic_logits.device).reshape(-1)
+    if len(labels) != len(mask_logits):
+        raise ValueError(f"{len(mask_logits)} mask logits but {len(labels)} labels")
+    if any(int(c) not in thing_ids for c in labels):
+        raise ValueError(f"instance labels {sorted(set(labels.tolist()))} must be thing ids {thing_ids}")
+    if len(labels) >= label_divisor:
+        raise ValueError(f"{len(labels)} instances reach label_divisor={label_divisor}; raise label_divisor")
+
+    mask_logits = mask_logits.to(semantic_logits)
+    pasted = paste_mask_logits(mask_logits, boxes, (height, width))  # -inf outside each box
+    instance = pasted + semantic_logits[labels]  # -inf outside the box stays -inf
+    parts = [semantic_logits[stuff_ids], instance]
+    if unknown:
+        zero_padded = torch.nan_to_num(pasted, neginf=0.0).amax(0) if len(labels) else 0.0
+        parts.append((semantic_logits[thing_ids].amax(0) - zero_padded)[None])
+    logits = torch.cat(parts)
+    winner = logits.argmax(0)
+
+    ids = torch.tensor([c * label_divisor for c in stuff_ids], dtype=torch.long, device=winner.device)
+    ids = torch.cat([ids, labels * label_divisor + torch.arange(1, len(labels) + 1, device=winner.device)])
+    if unknown:
+        ids = torch.cat([ids, torch.tensor([void_label], device=winner.device)])
+    panoptic = ids[winner]
+    return (panoptic, logits) if return_logits else panoptic
+
+
+class SemanticNet(nn.Module):
+    """A small fully convolutional semantic head for 128 px scenes: logits (N, C, H, W).
+
+    Two stride-2 stages, three dilated convolutions (rates 2, 4, 8: a receptive field of
+    about 60 px, enough to see a thing's shape against the stuff around it), a 1×1
+    classifier and bilinear upsampling by 4 (lecture 002's FCN + DeepLab's atrous convolution).
+    """
+
+    def __init__(self, num_classes: int, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            ConvBNReLU(3, width, 3, stride=2),
+            ConvBNReLU(width, width),
+            ConvBNReLU(width, 2 * width, 3, stride=2),
+            ConvBNReLU(2 * width, 2 * width, 3, dilation=2),
+            ConvBNReLU(2 * width, 2 * width, 3, dilation=4),
+            ConvBNReLU(2 * width, 2 * width, 3, dilation=8),
+        )
+        self.classifier = nn.Conv2d(2 * width, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, in_channels=3, multiple=4, min_size=16, model="SemanticNet")
+        return F.interpolate(self.classifier(self.features(x)), size=x.shape[-2:], mode="bilinear",
+                             align_corners=False)

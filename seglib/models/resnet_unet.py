@@ -1,0 +1,137 @@
+"""A U-Net whose encoder is a torchvision ResNet-18 (He et al., 2016; notebook 05).
+
+Transfer learning, Piccoli & Barbato lecture: a classification network becomes a feature
+extractor in one of two ways, and both are here so they can be compared:
+
+* ``features="identity"``: **truncate** the network: its head (``avgpool``, ``fc``) becomes
+  ``nn.Identity()`` and the forward pass runs the stem and the four residual stages by hand,
+  keeping each stage's output;
+* ``features="hooks"``: run the whole network unchanged and let **forward hooks** on the stem's
+  ReLU and on ``layer1`` ... ``layer4`` record their outputs as they pass.
+
+Both give the five feature maps at strides 2, 4, 8, 16, 32 (64, 64, 128, 256, 512 channels);
+a U-Net decoder upsamples from the deepest, concatenating the others on the way up, like
+``segmentation_models_pytorch.Unet``.
+
+``pretrained``: ``"auto"`` loads the ImageNet weights only when they are already in the torch
+hub cache (never downloads), ``True`` downloads them if needed, ``False`` starts from random
+weights. ``weights_source`` says which happened.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from ..data.paths import display_path
+from .blocks import ConvBNReLU, check_input
+
+__all__ = ["ResNet18Encoder", "ResNetUNet", "cached_weights_path"]
+
+STRATEGIES = ("identity", "hooks")
+HOOKED = ("relu", "layer1", "layer2", "layer3", "layer4")
+
+
+def cached_weights_path(weights=None) -> Path:
+    """Where torch keeps the downloaded ``weights`` (default ResNet-18 ImageNet) file."""
+    weights = weights or torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+
+
+def _resnet18(pretrained) -> tuple[nn.Module, str]:
+    if pretrained not in ("auto", True, False):
+        raise ValueError(f"pretrained must be 'auto', True or False, got {pretrained!r}")
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    model = torchvision.models.resnet18(weights=None)
+    path = cached_weights_path(weights)
+    if pretrained == "auto" and path.is_file():  # read the cache; never download
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model, f"ImageNet weights from the cache ({path.name})"
+    if pretrained is True:  # explicit: download if needed
+        model.load_state_dict(weights.get_state_dict(progress=True))
+        return model, f"ImageNet weights ({path.name})"
+    if pretrained == "auto":
+        return model, f"training from scratch: no cached ImageNet weights at {display_path(path)}"
+    return model, "training from scratch (pretrained=False)"
+
+
+class ResNet18Encoder(nn.Module):
+    """ResNet-18 as a multi-scale feature extractor; ``forward`` returns five maps at strides
+    2, 4, 8, 16, 32, taken by ``features`` = "identity" (truncation) or "hooks"."""
+
+    channels = (64, 64, 128, 256, 512)
+
+    def __init__(self, features: str = "identity", pretrained="auto"):
+        super().__init__()
+        if features not in STRATEGIES:
+            raise ValueError(f"features must be one of {', '.join(STRATEGIES)}, got {features!r}")
+        self.features = features
+        self.resnet, self.weights_source = _resnet18(pretrained)
+        self.resnet.avgpool = nn.Identity()  # strategy 1 of the lecture: drop the classifier head
+        self.resnet.fc = nn.Identity()
+        self._store: list[torch.Tensor] = []
+        if features == "hooks":
+            for name in HOOKED:  # strategy 2: intercept the activations as they pass
+                getattr(self.resnet, name).register_forward_hook(self._hook)
+
+    def _hook(self, module, inputs, output) -> None:
+        self._store.append(output)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        r = self.resnet
+        if self.features == "hooks":
+            self._store = []
+            r(x)  # the hooks fill self._store; the (identity) head's output is not needed
+            features, self._store = self._store, []
+            return features
+        x = r.relu(r.bn1(r.conv1(x)))
+        features = [x]
+        x = r.maxpool(x)
+        for layer in (r.layer1, r.layer2, r.layer3, r.layer4):
+            x = layer(x)
+            features.append(x)
+        return features
+
+
+class DecoderBlock(nn.Module):
+    """Upsample 2× (nearest), concatenate the skip (if any), two ConvBNReLU (smp's Unet block)."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Sequential(ConvBNReLU(in_channels + skip_channels, out_channels),
+                                  ConvBNReLU(out_channels, out_channels))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.conv(x)
+
+
+class ResNetUNet(nn.Module):
+    """U-Net with a ResNet-18 encoder: five decoder blocks of ``decoder_channels`` climb from
+    stride 32 to stride 1, concatenating the encoder maps at strides 16, 8, 4, 2; a 3×3
+    convolution scores the classes. Inputs: 3 channels, sides divisible by 32."""
+
+    def __init__(self, num_classes: int = 21, features: str = "identity", pretrained="auto",
+                 decoder_channels=(128, 64, 32, 32, 16)):
+        super().__init__()
+        if len(decoder_channels) != 5:
+            raise ValueError(f"give five decoder_channels (strides 16, 8, 4, 2, 1), got {len(decoder_channels)}")
+        self.encoder = ResNet18Encoder(features, pretrained)
+        self.weights_source = self.encoder.weights_source
+        skips = list(reversed(ResNet18Encoder.channels[:-1])) + [0]
+        ins = [ResNet18Encoder.channels[-1], *decoder_channels[:-1]]
+        self.decoder = nn.ModuleList(DecoderBlock(i, s, o) for i, s, o in zip(ins, skips, decoder_channels))
+        self.classifier = nn.Conv2d(decoder_channels[-1], num_classes, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, in_channels=3, multiple=32, min_size=32, model="ResNetUNet")
+        features = self.encoder(x)
+        x = features.pop()
+        for block in self.decoder:
+            x = block(x, features.pop() if features else None)
+        return self.classifier(x)

@@ -1,0 +1,239 @@
+"""DeepLab v1, v2, v3 and v3+ (Chen et al. 2015, 2018, 2017, 2018), sized for CPU training at 64×64.
+
+The lectures' three challenges and DeepLab's answers:
+
+- *reduced resolution*: an atrous backbone keeps an output stride (input size / feature size)
+  of 8 or 16 by turning the last strides into dilations (``atrous_schedule``), so later
+  layers keep their receptive field without shrinking the map;
+- *objects at several scales*: atrous spatial pyramid pooling, parallel atrous convolutions at
+  several rates: v2 sums per-rate class scores (``ASPPv2``, rates 6/12/18/24); v3 concatenates
+  a 1×1 branch, three atrous 3×3 branches and an image-pooling branch, then projects (``ASPP``);
+- *poor localisation*: a dense CRF (``seglib.crf``, v1/v2) or, in v3+, a light decoder that
+  merges stride-4 features, with depthwise-separable convolutions.
+
+Every model checks its input with ``blocks.check_input``: height and width must be multiples
+of the model's output stride, and the message says how to pad.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import ConvBNReLU, SeparableConv2d, check_input
+
+__all__ = [
+    "atrous_schedule",
+    "AtrousBackbone",
+    "ASPPv2",
+    "ASPP",
+    "DeepLabV1",
+    "DeepLabV2",
+    "DeepLabV3",
+    "DeepLabV3Plus",
+]
+
+
+def atrous_schedule(strides: tuple[int, ...], output_stride: int) -> list[tuple[int, int]]:
+    """(stride, dilation) per stage: strides are kept until their product reaches
+    ``output_stride``; after that each stride becomes 1 and multiplies the dilation instead
+    (torchvision's ``replace_stride_with_dilation``). As in torchvision, a stage's first
+    convolution keeps the previous stage's dilation and the rest use the new one."""
+    total = 1
+    for s in strides:
+        total *= s
+    if output_stride < 1 or total % output_stride or output_stride & (output_stride - 1):
+        raise ValueError(f"output_stride must be a power of 2 dividing the backbone's total stride {total}, "
+                         f"got {output_stride}")
+    schedule, current, dilation = [], 1, 1
+    for s in strides:
+        if current * s <= output_stride:
+            current *= s
+            schedule.append((s, dilation))
+        else:
+            dilation *= s
+            schedule.append((1, dilation))
+    return schedule
+
+
+class AtrousBackbone(nn.Module):
+    """A small VGG/ResNet-style encoder: a stride-2 stem and stages of two ``ConvBNReLU``
+    (the first strided), with a residual shortcut per stage. Nominal output stride 32; with
+    ``output_stride`` 8 or 16 the last strides become dilations (``atrous_schedule``).
+
+    ``forward`` returns ``(low, high)``: the stride-4 features (for the v3+ decoder) and the
+    last stage's features at the output stride."""
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 32, 48, 64),
+                 output_stride: int = 8):
+        super().__init__()
+        self.in_channels, self.output_stride = in_channels, output_stride
+        self.stem = ConvBNReLU(in_channels, widths[0], stride=2)
+        schedule = atrous_schedule((2,) * (len(widths) - 1), output_stride // 2)
+        self.stages = nn.ModuleList()
+        channels = widths[0]
+        previous = 1
+        for width, (stride, dilation) in zip(widths[1:], schedule):
+            self.stages.append(_ResidualStage(channels, width, stride, previous, dilation))
+            channels, previous = width, dilation
+        self.low_channels, self.out_channels = widths[1], widths[-1]
+        self.schedule = [(2, 1)] + schedule
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.stem(x)
+        low = None
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i == 0:
+                low = x
+        return low, x
+
+
+class _ResidualStage(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, first_dilation: int, dilation: int):
+        super().__init__()
+        self.body = nn.Sequential(ConvBNReLU(cin, cout, stride=stride, dilation=first_dilation),
+                                  nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
+                                  nn.BatchNorm2d(cout))
+        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class ASPPv2(nn.Module):
+    """DeepLab v2's ASPP: one branch per rate (3×3 atrous conv → ReLU → 1×1 conv to class
+    scores), and the branches' scores are **summed**."""
+
+    def __init__(self, in_channels: int, num_classes: int, rates: tuple[int, ...] = (6, 12, 18, 24),
+                 width: int = 64):
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=r, dilation=r), nn.ReLU(inplace=True),
+                          nn.Conv2d(width, num_classes, 1))
+            for r in rates
+        )
+
+    def forward(self, x):
+        return sum(branch(x) for branch in self.branches)
+
+
+class ASPP(nn.Module):
+    """DeepLab v3's ASPP: a 1×1 branch, one 3×3 atrous branch per rate and an image-pooling
+    branch (global average → 1×1 conv → upsample), concatenated and projected by a 1×1 conv.
+    ``separable=True`` uses depthwise-separable atrous convolutions (v3+)."""
+
+    def __init__(self, in_channels: int, out_channels: int = 64, rates: tuple[int, ...] = (6, 12, 18),
+                 separable: bool = False, dropout: float = 0.1):
+        super().__init__()
+        atrous = SeparableConv2d if separable else ConvBNReLU
+        self.branches = nn.ModuleList([ConvBNReLU(in_channels, out_channels, kernel_size=1)])
+        self.branches.extend(atrous(in_channels, out_channels, 3, dilation=r) for r in rates)
+        self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                                     nn.ReLU(inplace=True))
+        self.project = nn.Sequential(ConvBNReLU(out_channels * (len(rates) + 2), out_channels, kernel_size=1),
+                                     nn.Dropout(dropout))
+
+    def forward(self, x):
+        pooled = self.pooling(x).expand(-1, -1, *x.shape[-2:])  # the 1×1 map, upsampled
+        return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], 1))
+
+
+class _DeepLab(nn.Module):
+    """Common input check and final bilinear upsampling."""
+
+    name = "DeepLab"
+
+    def _check(self, x):
+        check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.multiple,
+                    model=type(self).__name__)
+
+    def _upsample(self, logits, x):
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class DeepLabV1(_DeepLab):
+    """DeepLab v1 (LargeFOV), VGG style: conv blocks with 2×2 max pools, only the first three
+    pools kept (output stride 8; the paper sets the last two pools' stride to 1), the last block
+    dilated 2, then "fc6" as a 3×3 convolution with
+    dilation ``rate`` (12 in the paper), "fc7" 1×1 and a 1×1 classifier; bilinear upsampling."""
+
+    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 48, 64),
+                 fc_width: int = 128, rate: int = 4):
+        super().__init__()
+        self.in_channels, self.multiple = in_channels, 8
+        layers, cin = [], in_channels
+        for i, width in enumerate(widths):
+            dilation = 2 if i == len(widths) - 1 else 1
+            layers += [ConvBNReLU(cin, width, dilation=dilation), ConvBNReLU(width, width, dilation=dilation)]
+            if i < 3:
+                layers.append(nn.MaxPool2d(2, 2))
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Conv2d(cin, fc_width, 3, padding=rate, dilation=rate), nn.ReLU(inplace=True), nn.Dropout(0.5),
+            nn.Conv2d(fc_width, fc_width, 1), nn.ReLU(inplace=True), nn.Dropout(0.5),
+            nn.Conv2d(fc_width, num_classes, 1),
+        )
+
+    def forward(self, x):
+        self._check(x)
+        return self._upsample(self.head(self.features(x)), x)
+
+
+class DeepLabV2(_DeepLab):
+    """DeepLab v2: the atrous backbone (output stride 8) and ``ASPPv2`` summing per-rate scores."""
+
+    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
+                 rates: tuple[int, ...] = (6, 12, 18, 24), output_stride: int = 8):
+        super().__init__()
+        self.in_channels, self.multiple = in_channels, output_stride
+        self.backbone = AtrousBackbone(in_channels, widths, output_stride)
+        self.aspp = ASPPv2(self.backbone.out_channels, num_classes, rates)
+
+    def forward(self, x):
+        self._check(x)
+        return self._upsample(self.aspp(self.backbone(x)[1]), x)
+
+
+class DeepLabV3(_DeepLab):
+    """DeepLab v3: atrous backbone, ``ASPP`` with image pooling, 3×3 conv, 1×1 classifier,
+    bilinear upsampling. Defaults fit 64×64 inputs: output stride 8 gives an 8×8 map, so the
+    ASPP rates are (1, 2, 3) rather than the paper's (6, 12, 18) for 33×33 maps (notebook 06
+    computes how much of a large rate samples padding)."""
+
+    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
+                 output_stride: int = 8, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64):
+        super().__init__()
+        self.in_channels, self.multiple = in_channels, output_stride
+        self.backbone = AtrousBackbone(in_channels, widths, output_stride)
+        self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates)
+        self.head = nn.Sequential(ConvBNReLU(aspp_channels, aspp_channels), nn.Conv2d(aspp_channels, num_classes, 1))
+
+    def forward(self, x):
+        self._check(x)
+        return self._upsample(self.head(self.aspp(self.backbone(x)[1])), x)
+
+
+class DeepLabV3Plus(_DeepLab):
+    """DeepLab v3+: an encoder (atrous backbone + separable ``ASPP``) and a decoder that
+    upsamples the ASPP output to stride 4, concatenates the backbone's stride-4 features reduced
+    by a 1×1 conv, refines with two separable 3×3 convs, classifies and upsamples ×4."""
+
+    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
+                 output_stride: int = 16, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64,
+                 low_channels: int = 16):
+        super().__init__()
+        self.in_channels, self.multiple = in_channels, output_stride
+        self.backbone = AtrousBackbone(in_channels, widths, output_stride)
+        self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates, separable=True)
+        self.reduce = ConvBNReLU(self.backbone.low_channels, low_channels, kernel_size=1)
+        self.decoder = nn.Sequential(SeparableConv2d(aspp_channels + low_channels, aspp_channels),
+                                     SeparableConv2d(aspp_channels, aspp_channels),
+                                     nn.Conv2d(aspp_channels, num_classes, 1))
+
+    def forward(self, x):
+        self._check(x)
+        low, high = self.backbone(x)
+        high = F.interpolate(self.aspp(high), size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self._upsample(self.decoder(torch.cat([high, self.reduce(low)], 1)), x)

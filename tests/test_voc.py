@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from seglib.data import cache, paths, voc
@@ -357,3 +358,17 @@ def test_em_root_uses_the_real_stack_when_present_else_the_stand_in(data_folder,
     assert forced.path == stand_in.path and "chosen by the dataset argument" in forced.description
     with pytest.raises(ValueError, match="unknown dataset 'isbi'"):
         paths.em_root("isbi")
+
+
+def test_tensors_stacks_the_first_items(tiny):
+    from torch.utils.data import DataLoader, Subset
+
+    dataset = VOCSegmentation(tiny[0], "voc_trainval", transform=eval_transform(32), size=32)
+    images, masks = dataset.tensors(2)
+    assert images.shape == (2, 3, 32, 32) and images.dtype == torch.float32
+    assert masks.shape == (2, 32, 32) and masks.dtype == torch.int64
+    reference = next(iter(DataLoader(Subset(dataset, range(2)), batch_size=2)))
+    assert torch.equal(images, reference[0]) and torch.equal(masks, reference[1])
+    assert dataset.tensors(10**6)[0].shape[0] == len(dataset)
+    with pytest.raises(ValueError, match="needs a transform"):
+        VOCSegmentation(tiny[0], "voc_trainval").tensors()

@@ -1,0 +1,51 @@
+"""The book's status page (book/status.md) is produced by tools/execute_notebooks.py from a real run.
+These tests keep it honest: every notebook has a record, the record belongs to the notebook's current
+code, the pages say what the record says, and every notebook met the course's budget when it ran."""
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "tools" / "execute_notebooks.py")
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+RERUN = "re-execute it with: python tools/execute_notebooks.py {}"
+
+
+@pytest.fixture(scope="module")
+def status():
+    assert tool.STATUS_JSON.is_file(), "book/status.json is missing; run: python tools/execute_notebooks.py"
+    return json.loads(tool.STATUS_JSON.read_text())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_has_a_current_record_within_budget(status, path):
+    record = status["notebooks"].get(path.name)
+    assert record, f"{path.name} has no run record in book/status.json; " + RERUN.format(path.relative_to(ROOT))
+    assert record["code_hash"] == tool.code_hash(nbformat.read(path, as_version=4)), (
+        f"{path.name}'s code changed after its run time was recorded; " + RERUN.format(path.relative_to(ROOT)))
+    assert record["seconds"] <= tool.BUDGET_SECONDS, f"{path.name} took {record['seconds']} s"
+    assert record["peak_memory_gb"] is None or record["peak_memory_gb"] <= tool.BUDGET_GB
+
+
+def test_the_pages_are_regenerated_from_the_record(status, tmp_path, monkeypatch):
+    assert set(status["notebooks"]) == {p.name for p in NOTEBOOKS}, "records for notebooks that no longer exist"
+    committed = {p: p.read_text() for p in (tool.STATUS_PAGE, tool.RUN_TIMES)}
+    monkeypatch.setattr(tool, "STATUS_PAGE", tmp_path / "status.md")
+    monkeypatch.setattr(tool, "RUN_TIMES", tmp_path / "_run_times.md")
+    tool.write_pages(status)
+    assert (tmp_path / "status.md").read_text() == committed[ROOT / "book" / "status.md"]
+    assert (tmp_path / "_run_times.md").read_text() == committed[ROOT / "book" / "_run_times.md"]
+
+
+def test_code_hash_ignores_outputs_but_not_code():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    before = tool.code_hash(notebook)
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    assert tool.code_hash(notebook) == before
+    notebook.cells[0].source = "x = 2"
+    assert tool.code_hash(notebook) != before

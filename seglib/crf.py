@@ -1,13 +1,13 @@
 """Fully connected (dense) CRF with Gaussian edge potentials, mean-field inference (notebook 06).
 
-Krähenbühl & Koltun (2011) define, for labels ``x`` of the N pixels of an image,
+Krähenbühl & Koltun (2011) define, for labels ``x`` of the N pixels of an image, the energy::
 
     E(x) = Σ_i ψ_u(x_i) + Σ_{i<j} μ(x_i, x_j) k(f_i, f_j),
-    k(f_i, f_j) = w_a exp(-|p_i - p_j|²/2θ_α² - |I_i - I_j|²/2θ_β²)     (appearance)
-                + w_s exp(-|p_i - p_j|²/2θ_γ²)                            (smoothness)
+    k(f_i, f_j) = w_a exp(-‖p_i - p_j‖²/2θ_α² - ‖I_i - I_j‖²/2θ_β²)     (appearance)
+                + w_s exp(-‖p_i - p_j‖²/2θ_γ²)                            (smoothness)
 
 with positions ``p``, colours ``I``, unaries ψ_u = -log P(network) and the Potts compatibility
-μ(l, l') = [l ≠ l']. Mean-field inference updates a factorised Q(x) = Π_i Q_i(x_i) with
+μ(l, l') = [l ≠ l']. Mean-field inference updates a factorised Q(x) = Π_i Q_i(x_i) with::
 
     Q_i(l) ∝ exp(-ψ_u(l) - Σ_{l'} μ(l, l') Σ_{j≠i} k(f_i, f_j) Q_j(l')),
 
@@ -95,7 +95,7 @@ def _as_image(image, size: tuple[int, int]) -> torch.Tensor:
 # --------------------------------------------------------------------------- kernels
 def appearance_features(image: torch.Tensor, xy: float, rgb: float) -> torch.Tensor:
     """(N, 5) features (x/θ_α, y/θ_α, r/θ_β, g/θ_β, b/θ_β) of a (3, H, W) image, so that the
-    appearance kernel is exp(-|f_i - f_j|² / 2)."""
+    appearance kernel is exp(-‖f_i - f_j‖² / 2)."""
     _, h, w = image.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
                             indexing="ij")
@@ -103,7 +103,7 @@ def appearance_features(image: torch.Tensor, xy: float, rgb: float) -> torch.Ten
 
 
 class ExactKernel:
-    """The dense-CRF kernel K[i, j] = Σ_m w_m exp(-|f_i^m - f_j^m|²/2) for i ≠ j (K[i, i] = 0),
+    """The dense-CRF kernel K[i, j] = Σ_m w_m exp(-‖f_i^m - f_j^m‖²/2) for i ≠ j (K[i, i] = 0),
     stored explicitly as row chunks of ``chunk_bytes``: the O(N²) reference. Built once when it
     fits in ``max_bytes`` (96×96 pixels: 340 MB), otherwise rebuilt chunk by chunk at every product."""
 
@@ -132,7 +132,7 @@ class ExactKernel:
 
 
 def smoothness_filter(q: torch.Tensor, xy: float, truncate: float = 4.0) -> torch.Tensor:
-    """Σ_{j≠i} exp(-|p_i - p_j|²/2θ²) Q_j for Q of shape (C, H, W), exactly (up to the 4θ
+    """Σ_{j≠i} exp(-‖p_i - p_j‖²/2θ²) Q_j for Q of shape (C, H, W), exactly (up to the 4θ
     truncation) as two 1-D Gaussian blurs with zero padding: the position-only kernel is separable."""
     c, h, w = q.shape
     radius = max(1, min(int(math.ceil(truncate * xy)), max(h, w) - 1))
@@ -148,7 +148,7 @@ class PermutohedralLattice:
     vectorised in torch after densecrf's ``permutohedral.cpp``.
 
     Built once per image from features ``f`` (N, d), already divided by the kernel widths, so
-    that ``lattice.filter(v)`` ≈ Σ_j exp(-|f_i - f_j|²/2) v_j for values ``v`` (N, C), self term
+    that ``lattice.filter(v)`` ≈ Σ_j exp(-‖f_i - f_j‖²/2) v_j for values ``v`` (N, C), self term
     included. Splat and slice weights and the blur neighbours are computed at construction and
     reused by every mean-field iteration.
     """
@@ -234,7 +234,7 @@ class PermutohedralLattice:
 
 
 def _lattice_gain(d: int) -> float:
-    """Ratio of the lattice filter's response to Σ_j exp(-|f_i - f_j|²/2) for dense points.
+    """Ratio of the lattice filter's response to Σ_j exp(-‖f_i - f_j‖²/2) for dense points.
 
     Splatting conserves mass, each of the d+1 blurs [½, 1, ½] doubles it, and slicing reads a
     vertex's value back, so a uniform density ρ gives ρ · V · 2^{d+1}, where V is the feature

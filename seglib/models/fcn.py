@@ -68,7 +68,7 @@ def learned_upsample(channels: int, factor: int) -> nn.ConvTranspose2d:
 
 
 class FixedBilinearUpsample(nn.Module):
-    """Fixed bilinear ``factor``× upsampling as a per-channel transposed convolution; the
+    """Fixed bilinear upsampling by ``factor`` as a per-channel transposed convolution; the
     kernel is a buffer, not a parameter (FCN fixes its final upsampling this way)."""
 
     def __init__(self, channels: int, factor: int):

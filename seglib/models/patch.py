@@ -71,8 +71,7 @@ class PatchClassifier(nn.Module):
         patch_size: side P of the square patch; every forward pass takes exactly P×P.
         widths: output channels of each conv block (its length is the number of blocks).
         kernel_sizes: one int for all blocks or one per block.
-        pool: max-pooling size after each block: True → 2, False → none, an int, or one entry
-            per block (e.g. ``(2, 2, False)``).
+        pool: max-pooling size after each block: True → 2, False → none, an int, or one entry per block (e.g. ``(2, 2, False)``).
         hidden: widths of the hidden fully connected layers (``()``: one linear layer).
 
     The defaults (notebook 03's net: 44×44 patches, which is exactly its receptive field; three

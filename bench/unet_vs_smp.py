@@ -71,7 +71,7 @@ def loaders() -> tuple[DataLoader, DataLoader, str]:
     tensors = {}
     for split in ("train", "val"):
         items = data.VOCSegmentation(root.path, split, transform=data.eval_transform(SIZE), size=SIZE)
-        tensors[split] = next(iter(DataLoader(items, batch_size=len(items))))
+        tensors[split] = items.tensors()
     train_loader = DataLoader(TensorDataset(*tensors["train"]), batch_size=BATCH, shuffle=True)
     val_loader = DataLoader(TensorDataset(*tensors["val"]), batch_size=64)
     return train_loader, val_loader, root.description

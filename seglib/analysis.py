@@ -11,6 +11,7 @@ where ``jump`` is the distance, in input pixels, between neighbouring features o
 """
 from __future__ import annotations
 
+import contextlib
 import operator
 import time
 from dataclasses import dataclass
@@ -284,6 +285,20 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return total
 
 
+@contextlib.contextmanager
+def cpu_threads(threads: int | None):
+    """Run the ``with`` block on ``threads`` PyTorch CPU threads (None: leave as is), then restore
+    the previous number. Small per-image work gains nothing from a second thread, and on a busy
+    CPU extra threads slow it down several times."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def time_calls(
     calls: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1, threads: int | None = 1
 ) -> dict[str, float]:
@@ -301,10 +316,7 @@ def time_calls(
     if not calls:
         raise ValueError("give at least one call to time, e.g. {'conv': lambda: conv(x)}")
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with cpu_threads(threads):
         for fn in calls.values():
             for _ in range(warmup):
                 fn()
@@ -316,6 +328,4 @@ def time_calls(
                 fn()
                 sync()
                 best[name] = min(best[name], time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous_threads)
     return best

@@ -177,3 +177,15 @@ def test_time_calls_takes_the_best_round_interleaved_and_restores_threads():
         analysis.time_calls({"f": fast}, repeats=0)
     with pytest.raises(ValueError, match="at least one call"):
         analysis.time_calls({})
+
+
+def test_cpu_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    with analysis.cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with analysis.cpu_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), analysis.cpu_threads(1):
+        raise RuntimeError("restored even when the block fails")
+    assert torch.get_num_threads() == before

@@ -22,6 +22,7 @@ __all__ = [
     "confusion_matrix",
     "metrics_from_confusion",
     "per_image_iou",
+    "background_miou",
     "binary_metrics",
     "panoptic_quality",
     "to_panoptic",
@@ -158,6 +159,16 @@ class ConfusionMatrix:
         if self.matrix is None:
             raise RuntimeError("ConfusionMatrix.compute() before any update(); nothing has been measured")
         return metrics_from_confusion(self.matrix)
+
+
+def background_miou(target, num_classes: int, ignore_index: int | None = 255) -> float:
+    """The mIoU of predicting background (class 0) everywhere on the label maps ``target``: the
+    score a model must beat to have learned anything (lecture 001's pitfall of imbalanced
+    classes, notebook 08)."""
+    target = torch.as_tensor(target)
+    matrix = ConfusionMatrix(num_classes, ignore_index)
+    matrix.update(torch.zeros_like(target), target)
+    return matrix.compute()["miou"]
 
 
 def per_image_iou(pred, target, num_classes: int, ignore_index: int | None = 255) -> np.ndarray:

@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 
 from . import get_device, seed_everything
 from ._files import write_atomically
+from .analysis import count_macs, count_params
 from .metrics import ConfusionMatrix
 
-__all__ = ["fit", "evaluate", "predict", "logits_of"]
+__all__ = ["fit", "evaluate", "predict", "logits_of", "compare", "comparison_row", "comparison_table"]
 
 
 def logits_of(output, target_size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -104,7 +105,8 @@ def fit(
     progress: bool = True,
 ) -> dict[str, list]:
     """Train ``model`` and return its history: lists ``epoch``, ``train_loss``, ``train_miou``,
-    ``val_loss``, ``val_miou``, ``val_pixel_accuracy`` and ``seconds``, one entry per epoch.
+    ``val_loss``, ``val_miou``, ``val_pixel_accuracy``, ``seconds`` (the whole epoch) and
+    ``train_seconds`` (its training part, without validation), one entry per epoch.
 
     Defaults: Adam at ``lr``, cross-entropy ignoring ``ignore_index``, the device from
     ``seglib.get_device()``. Each epoch starts from ``seed_everything(seed + epoch)``, so a run
@@ -116,7 +118,8 @@ def fit(
     loss_fn = loss_fn or nn.CrossEntropyLoss(ignore_index=ignore_index)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history: dict[str, list] = {key: [] for key in (
-        "epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds")}
+        "epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds",
+        "train_seconds")}
     start = 1
     path = Path(checkpoint) if checkpoint is not None else None
     if resume and path is not None and path.exists():
@@ -126,6 +129,7 @@ def fit(
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
+        history.setdefault("train_seconds", list(history["seconds"]))  # checkpoints from before it existed
         start = state["epoch"] + 1
 
     bar = tqdm(range(start, epochs + 1), desc="epochs", disable=not progress)
@@ -136,6 +140,7 @@ def fit(
         train_loss = _run_epoch(model, train_loader, device, loss_fn, optimizer, train_matrix, "train", progress)
         if scheduler is not None:
             scheduler.step()
+        train_seconds = time.perf_counter() - began
         row = {"epoch": epoch, "train_loss": train_loss, "train_miou": train_matrix.compute()["miou"],
                "val_loss": float("nan"), "val_miou": float("nan"), "val_pixel_accuracy": float("nan")}
         if val_loader is not None:
@@ -144,6 +149,7 @@ def fit(
             row.update(val_loss=results["loss"], val_miou=results["miou"],
                        val_pixel_accuracy=results["pixel_accuracy"])
         row["seconds"] = time.perf_counter() - began
+        row["train_seconds"] = train_seconds
         for key, value in row.items():
             history[key].append(value)
         bar.set_postfix(loss=f"{train_loss:.3f}", val_miou=f"{row['val_miou']:.3f}")
@@ -188,3 +194,48 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 32,
         logits = logits_of(model(chunk.to(device)), chunk.shape[-2:])
         outputs.append((logits.softmax(1) if probabilities else logits.argmax(1)).cpu())
     return torch.cat(outputs)
+
+
+# --- Comparing models ----------------------------------------------------------------------------
+
+def comparison_row(model: nn.Module, history: dict, val_results: dict, input_shape: tuple[int, ...]) -> dict:
+    """One row of a model comparison (lectures 004-005 and the lab): the trained ``model``, its
+    ``history`` from ``fit``, ``parameters``, ``macs`` for one input of ``input_shape`` (C, H, W),
+    ``seconds`` (mean training time per epoch, validation excluded), ``miou`` and the full
+    ``val`` results of ``evaluate``."""
+    return {"model": model, "history": history, "parameters": count_params(model),
+            "macs": count_macs(model, input_shape), "seconds": sum(history["train_seconds"]) / len(history["train_seconds"]),
+            "miou": val_results["miou"], "val": val_results}
+
+
+def compare(builders: dict[str, Callable[[], nn.Module]], train_loader: Iterable, val_loader: Iterable, *,
+            num_classes: int, epochs: int, input_shape: tuple[int, ...], seed: int = 0,
+            device: str | torch.device | None = None, progress: bool = False, **fit_options) -> dict[str, dict]:
+    """Build, train and evaluate each model the same way (same data, epochs, optimiser and seed)
+    and return ``{name: comparison_row(...)}`` in the order of ``builders``. Each builder is a
+    function returning a fresh model, called right after ``seed_everything(seed)``, so every
+    model starts from the same random state. Validation runs once, after the last epoch;
+    ``fit_options`` (``lr``, ``loss_fn``, ...) go to ``fit``."""
+    rows = {}
+    for name, build in builders.items():
+        seed_everything(seed)
+        model = build()
+        history = fit(model, train_loader, num_classes=num_classes, epochs=epochs, seed=seed, device=device,
+                      progress=progress, **fit_options)
+        results = evaluate(model, val_loader, num_classes, device=device)
+        rows[name] = comparison_row(model, history, results, input_shape)
+    return rows
+
+
+def comparison_table(rows: dict[str, dict], baseline: float | None = None) -> str:
+    """``rows`` from ``compare`` as a fixed-width text table: parameters, MACs, seconds per
+    epoch and val mIoU, plus a last line with ``baseline`` (e.g. predicting background
+    everywhere) when given."""
+    width = max(24, *(len(name) for name in rows)) if rows else 24
+    lines = [f"{'model':{width}s} {'parameters':>11s} {'MACs':>8s} {'s / epoch':>9s} {'val mIoU':>8s}"]
+    for name, r in rows.items():
+        lines.append(f"{name:{width}s} {r['parameters']:11,d} {r['macs'] / 1e6:7.0f}M {r['seconds']:9.1f} {r['miou']:8.3f}")
+    if baseline is not None:
+        label = "predicting background everywhere"
+        lines.append(f"{label:{width + 31}s} {baseline:8.3f}")
+    return "\n".join(lines)

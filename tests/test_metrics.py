@@ -10,6 +10,7 @@ from sklearn import metrics as sk
 
 from seglib.metrics import (
     ConfusionMatrix,
+    background_miou,
     binary_metrics,
     confusion_matrix,
     metrics_from_confusion,
@@ -255,3 +256,9 @@ def test_to_panoptic_encodes_category_and_instance():
     assert to_panoptic(semantic, instances).tolist() == [[1000, 1000, -1], [2001, 2002, 0]]
     with pytest.raises(ValueError, match="raise label_divisor"):
         to_panoptic(semantic, instances * 1000)
+
+
+def test_background_miou_matches_the_confusion_matrix():
+    masks = torch.tensor([[[0, 0, 1, 255]], [[0, 2, 2, 0]]])
+    # background: TP 4, FP 3 (the 1 and the two 2s), FN 0 → 4/7; classes 1 and 2 score 0
+    assert background_miou(masks, 21) == pytest.approx((4 / 7 + 0 + 0) / 3)

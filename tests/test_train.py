@@ -7,7 +7,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from seglib.metrics import ConfusionMatrix
-from seglib.train import evaluate, fit, predict
+from seglib.analysis import count_macs, count_params
+from seglib.train import compare, comparison_table, evaluate, fit, predict
 
 
 def loaders(n=48, size=12, seed=0):
@@ -30,7 +31,9 @@ def test_fit_learns_and_records_history():
     model = small_model()
     history = fit(model, train, val, num_classes=2, epochs=6, lr=0.05, device="cpu", progress=False)
     assert history["epoch"] == list(range(1, 7))
-    assert set(history) >= {"train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds"}
+    assert set(history) >= {"train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds",
+                            "train_seconds"}
+    assert all(0 < t < s for t, s in zip(history["train_seconds"], history["seconds"])), "validation is excluded"
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history["val_miou"][-1] > 0.85
 
@@ -91,3 +94,26 @@ def test_dict_outputs_and_clear_errors():
         evaluate(DictModel(), float_masks, 2, device="cpu")
     with pytest.raises(ValueError, match="float images"):
         predict(DictModel(), masks)
+
+
+def test_compare_trains_each_model_alike_and_measures_it():
+    train, val = loaders()
+    builders = {"small": small_model, "wide": lambda: nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+                                                                    nn.Conv2d(16, 2, 1))}
+    rows = compare(builders, train, val, num_classes=2, epochs=2, input_shape=(3, 12, 12), lr=0.05, device="cpu")
+    assert list(rows) == ["small", "wide"]
+    for name, row in rows.items():
+        model = row["model"]
+        assert row["parameters"] == count_params(model) and row["macs"] == count_macs(model, (3, 12, 12))
+        assert row["miou"] == evaluate(model, val, 2, device="cpu")["miou"] == row["val"]["miou"]
+        assert row["seconds"] == pytest.approx(sum(row["history"]["train_seconds"]) / 2)
+        assert len(row["history"]["epoch"]) == 2
+    # same seed, same builder: the same training run
+    again = compare({"small": small_model}, train, val, num_classes=2, epochs=2, input_shape=(3, 12, 12), lr=0.05,
+                    device="cpu")
+    assert again["small"]["history"]["train_loss"] == rows["small"]["history"]["train_loss"]
+    table = comparison_table(rows, baseline=0.25).splitlines()
+    assert table[0].split() == ["model", "parameters", "MACs", "s", "/", "epoch", "val", "mIoU"]
+    assert table[1].split()[:2] == ["small", f"{rows['small']['parameters']:,}"]
+    assert table[-1].startswith("predicting background everywhere") and table[-1].endswith("0.250")
+    assert len({len(line) for line in table}) == 1, "columns line up"

@@ -1,0 +1,342 @@
+"""Self-checks for the tasks of the lab (lecture 001's lab, notebook 09).
+
+Each check takes what a task should have produced and either prints one line saying what it
+verified, or raises ``CheckFailed``: what is wrong, and a hint for fixing it. In Jupyter a
+failed check shows only that message, not a traceback into this module. A task left as its
+scaffold (``...`` or a ``NotImplementedError``) fails with "not done yet" and says what to write.
+
+The checks test what a task must deliver (shapes, dtypes, splits, that training learned
+something), not one particular solution: any dataset, model or training loop that does the job
+passes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+
+from .data.voc import IGNORE_INDEX, NUM_CLASSES
+from .metrics import background_miou
+from .train import logits_of
+
+__all__ = ["CheckFailed", "dataset_and_loader", "segmentation_model", "training_run", "smp_models",
+           "test_evaluation"]
+
+
+class CheckFailed(AssertionError):
+    """A task's result is not right yet. The message says what is wrong and how to fix it."""
+
+    def __init__(self, task: str, problem: str, hint: str):
+        self.task, self.problem, self.hint = task, problem, hint
+        super().__init__(f"{task}: {problem}\nHint: {hint}")
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
+        return [f"✗ {self.task}: {self.problem}", f"  Hint: {self.hint}"]
+
+
+def _passed(task: str, what: str) -> None:
+    print(f"✓ {task}: {what}")
+
+
+def _not_done(task: str, name: str, value, hint: str) -> None:
+    """Fail when ``value`` is still the scaffold's ``...`` (or None)."""
+    if value is ... or value is None:
+        raise CheckFailed(task, f"not done yet: `{name}` is still {'...' if value is ... else 'None'}.", hint)
+
+
+def _base(dataset):
+    """The dataset under any ``Subset`` wrappers."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+def _item(task: str, dataset, name: str, index: int = 0):
+    try:
+        return dataset[index]
+    except NotImplementedError as error:
+        raise CheckFailed(task, f"reading {name}[{index}] raised NotImplementedError ({error}).",
+                          "replace the scaffold's `raise NotImplementedError` with your code") from None
+
+
+# --- Task 1: dataset and loader ------------------------------------------------------------------
+
+def _check_pair(task: str, name: str, image, mask, image_size: int, num_classes: int) -> None:
+    if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
+        raise CheckFailed(
+            task, f"{name} gives {type(image).__name__} and {type(mask).__name__}, not tensors.",
+            "pass a transform that ends in ToTensorV2, e.g. transform=data.train_transform(IMAGE_SIZE) "
+            "(data.eval_transform(IMAGE_SIZE) for validation and test)")
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise CheckFailed(task, f"{name}'s image has shape {tuple(image.shape)}; expected (3, H, W), channels first.",
+                          "use ToTensorV2 (it moves channels first); the seglib transforms already do")
+    if tuple(image.shape[1:]) != (image_size, image_size) or tuple(mask.shape) != (image_size, image_size):
+        raise CheckFailed(
+            task, f"{name} gives an image {tuple(image.shape[1:])} and a mask {tuple(mask.shape)}; "
+            f"both should be {image_size}×{image_size}.",
+            f"resize image and mask together inside the transform: train_transform({image_size}) / "
+            f"eval_transform({image_size}), or A.Resize({image_size}, {image_size}) in your own A.Compose")
+    if not image.is_floating_point():
+        raise CheckFailed(task, f"{name}'s image is {image.dtype}; networks need float input.",
+                          "normalise in the transform (A.Normalize with the ImageNet mean and std) before ToTensorV2")
+    if image.abs().max() > 20:
+        raise CheckFailed(task, f"{name}'s image has values up to {image.abs().max():.0f}: it is not normalised.",
+                          "add A.Normalize(mean=data.IMAGENET_MEAN, std=data.IMAGENET_STD) before ToTensorV2")
+    if mask.is_floating_point() or mask.dtype == torch.bool:
+        raise CheckFailed(task, f"{name}'s mask is {mask.dtype}; masks are class indices and must stay integers.",
+                          "never normalise or interpolate a mask; the seglib transforms return int64 masks")
+    values = set(mask.unique().tolist())
+    bad = sorted(v for v in values if not (0 <= v < num_classes or v == IGNORE_INDEX))
+    if bad:
+        raise CheckFailed(task, f"{name}'s mask holds values {bad[:5]}, outside 0..{num_classes - 1} and {IGNORE_INDEX} (void).",
+                          "read masks as palette indices (VOCSegmentation does), not as colours, and resize them "
+                          "with nearest neighbour so labels are never blended")
+
+
+def _loader_batch(task: str, name: str, loader, image_size: int):
+    if not isinstance(loader, DataLoader):
+        raise CheckFailed(task, f"`{name}` is a {type(loader).__name__}, not a DataLoader.",
+                          f"{name} = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=...)")
+    images, masks = next(iter(loader))[:2]
+    if images.dim() != 4 or masks.dim() != 3 or images.shape[0] != masks.shape[0]:
+        raise CheckFailed(task, f"a batch of {name} has images {tuple(images.shape)} and masks {tuple(masks.shape)}; "
+                          f"expected (B, 3, {image_size}, {image_size}) and (B, {image_size}, {image_size}).",
+                          "let the DataLoader stack (image, mask) pairs: the dataset must return one pair per item")
+    return images, masks
+
+
+def dataset_and_loader(train_set, val_set, train_loader, val_loader, *, image_size: int,
+                       num_classes: int = NUM_CLASSES) -> None:
+    """Task 1: the course's train and val splits with the Albumentations transforms (random for
+    training, fixed for validation) at ``image_size``, and DataLoaders over them (the training one
+    shuffles)."""
+    task = "Task 1 (dataset and loader)"
+    hint = ("train_set = data.VOCSegmentation(dataset.path, 'train', transform=data.train_transform(IMAGE_SIZE), "
+            "size=AUGMENT_SIZE), likewise val_set with 'val' and data.eval_transform; then the two DataLoaders")
+    for name, value in (("train_set", train_set), ("val_set", val_set), ("train_loader", train_loader),
+                        ("val_loader", val_loader)):
+        _not_done(task, name, value, hint)
+    for name, dataset, split in (("train_set", train_set, "train"), ("val_set", val_set, "val")):
+        if not isinstance(dataset, Dataset) or len(dataset) == 0:
+            raise CheckFailed(task, f"`{name}` is a {type(dataset).__name__} with no items; expected a Dataset.", hint)
+        base = _base(dataset)
+        if getattr(base, "split", split) != split:
+            raise CheckFailed(task, f"`{name}` reads the {base.split!r} split; it should read {split!r}.",
+                              "the course split has 'train' (fit), 'val' (choose models) and 'test' (once, at the end)")
+        image, mask = _item(task, dataset, name)
+        _check_pair(task, f"{name}[0]", image, mask, image_size, num_classes)
+    if not _varies(train_set, 8):
+        raise CheckFailed(task, "train_set[0] came out identical 8 times: the training data is not augmented.",
+                          "use data.train_transform(IMAGE_SIZE) (random flip, affine and colour) for training")
+    if _varies(val_set):
+        raise CheckFailed(task, "val_set[0] changes from one read to the next: validation is augmented.",
+                          "validate on fixed images: transform=data.eval_transform(IMAGE_SIZE)")
+    images, _ = _loader_batch(task, "train_loader", train_loader, image_size)
+    if not isinstance(train_loader.sampler, RandomSampler):
+        raise CheckFailed(task, "train_loader does not shuffle, so every epoch sees the images in the same order.",
+                          "DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)")
+    if images.shape[0] < 2:
+        raise CheckFailed(task, f"train_loader's batches hold {images.shape[0]} image; batch normalisation needs more.",
+                          "batch_size=BATCH_SIZE (16 is a good start on a CPU)")
+    _loader_batch(task, "val_loader", val_loader, image_size)
+    _passed(task, f"{len(train_set)} augmented training and {len(val_set)} fixed validation images of "
+                  f"{image_size}×{image_size}; batches of {images.shape[0]}, shuffled for training.")
+
+
+# --- Task 2: the model ---------------------------------------------------------------------------
+
+def segmentation_model(model, *, image_size: int, num_classes: int = NUM_CLASSES) -> None:
+    """Task 2: ``model`` maps a batch (B, 3, S, S) to logits (B, num_classes, S, S), has trainable
+    parameters, and every parameter gets a gradient."""
+    task = "Task 2 (your CNN)"
+    _not_done(task, "my_model", model, "my_model = MyCNN(NUM_CLASSES), once the class is written")
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(task, f"`my_model` is a {type(model).__name__}, not an nn.Module.",
+                          "write `class MyCNN(nn.Module)` and create it: my_model = MyCNN(NUM_CLASSES)")
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    device = parameters[0].device if parameters else torch.device("cpu")
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, image_size, image_size, device=device)
+    was_training = model.training
+    model.train()
+    try:
+        output = model(x)
+    except NotImplementedError as error:
+        raise CheckFailed(task, f"not done yet: forward raises NotImplementedError ({error}).",
+                          "build the layers in __init__ and return the logits from forward") from None
+    finally:
+        model.train(was_training)
+    if isinstance(output, dict) and "out" not in output:
+        raise CheckFailed(task, f"forward returned a dict with keys {sorted(output)}; expected a tensor.",
+                          "return the logits tensor (or torchvision's {'out': logits})")
+    if not parameters:
+        raise CheckFailed(task, "the model has no trainable parameters.",
+                          "create the layers in __init__ as attributes (self.conv1 = nn.Conv2d(...)) or inside "
+                          "nn.Sequential, so PyTorch registers them")
+    logits = output["out"] if isinstance(output, dict) else output
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise CheckFailed(task, f"forward returned {shape}; expected logits (B, {num_classes}, H, W).",
+                          "end with a 1×1 convolution to num_classes channels, then upsample to the input size")
+    if logits.shape[1] != num_classes:
+        raise CheckFailed(task, f"the output has {logits.shape[1]} channels; there are {num_classes} classes.",
+                          f"the last layer should be nn.Conv2d(channels, {num_classes}, 1): one score per class")
+    if tuple(logits.shape[-2:]) != (image_size, image_size):
+        h, w = logits.shape[-2:]
+        factor = image_size / h
+        raise CheckFailed(task, f"the output is {h}×{w}, the masks {image_size}×{image_size}: every pixel needs a score.",
+                          f"upsample by {factor:g}: F.interpolate(x, size=(H, W), mode='bilinear') or "
+                          "nn.ConvTranspose2d, as in the decoders of notebooks 04 and 05")
+    probabilities = logits.detach()
+    if probabilities.min() >= 0 and torch.allclose(probabilities.sum(1), torch.ones_like(probabilities[:, 0]), atol=1e-3):
+        raise CheckFailed(task, "the output already sums to 1 over the classes: forward applies a softmax.",
+                          "return raw logits; nn.CrossEntropyLoss applies log-softmax itself")
+    logits_of(output).square().mean().backward()
+    unused = list(dict.fromkeys(name.rpartition(".")[0] or name for name, p in model.named_parameters()
+                                if p.requires_grad and p.grad is None))  # layers, in order
+    model.zero_grad(set_to_none=True)
+    if unused:
+        raise CheckFailed(task, f"{len(unused)} layer(s) get no gradient, e.g. {unused[:3]}: forward never uses them.",
+                          "call every layer you create in __init__ from forward, or delete it")
+    count = sum(p.numel() for p in parameters)
+    _passed(task, f"{count:,} parameters; (B, 3, {image_size}, {image_size}) → logits "
+                  f"(B, {num_classes}, {image_size}, {image_size}); gradients reach every layer.")
+
+
+# --- Task 3: training and evaluation -------------------------------------------------------------
+
+def training_run(history, val_results, val_set, *, num_classes: int = NUM_CLASSES) -> None:
+    """Task 3: ``history`` from ``seglib.train.fit`` with a finite, falling training loss, and
+    ``val_results`` from ``seglib.train.evaluate`` over all of ``val_set``, with an mIoU above
+    predicting background everywhere."""
+    task = "Task 3 (train and evaluate)"
+    hint = ("history = train.fit(my_model, train_loader, val_loader, num_classes=NUM_CLASSES, epochs=EPOCHS, lr=LR); "
+            "val_results = train.evaluate(my_model, val_loader, NUM_CLASSES)")
+    _not_done(task, "history", history, hint)
+    _not_done(task, "val_results", val_results, hint)
+    if not isinstance(history, dict) or "train_loss" not in history:
+        raise CheckFailed(task, f"`history` is a {type(history).__name__} without 'train_loss'.",
+                          "keep what train.fit returns: history = train.fit(...)")
+    losses = [float(v) for v in history["train_loss"]]
+    if not losses:
+        raise CheckFailed(task, "history holds no epochs.", "train for at least one epoch (epochs=EPOCHS)")
+    if not all(math.isfinite(v) for v in losses):
+        raise CheckFailed(task, f"the training loss became {losses[-1]} (not finite): training diverged.",
+                          "lower the learning rate (try LR / 10) and check that images are normalised")
+    if len(losses) >= 2 and losses[-1] >= losses[0]:
+        raise CheckFailed(task, f"the training loss did not fall: {losses[0]:.3f} → {losses[-1]:.3f}.",
+                          "check that the optimiser holds my_model's parameters and try another learning rate")
+    if not isinstance(val_results, dict) or "confusion" not in val_results:
+        raise CheckFailed(task, f"`val_results` is a {type(val_results).__name__} without a confusion matrix.",
+                          "val_results = train.evaluate(my_model, val_loader, NUM_CLASSES)")
+    masks = _masks(val_set)
+    counted, val_pixels = int(val_results["confusion"].sum()), int((masks != IGNORE_INDEX).sum())
+    if counted != val_pixels:
+        raise CheckFailed(task, f"val_results counts {counted:,} labelled pixels; val_set has {val_pixels:,}.",
+                          "evaluate on val_loader, which covers the whole validation split")
+    baseline_miou = background_miou(masks, num_classes, IGNORE_INDEX)
+    if not val_results["miou"] > baseline_miou:
+        raise CheckFailed(task, f"val mIoU {val_results['miou']:.3f} is no better than predicting background "
+                          f"everywhere ({baseline_miou:.3f}).",
+                          "train longer (EPOCHS), try LR between 1e-3 and 1e-2, and check the model with Task 2's check")
+    _passed(task, f"{len(losses)} epochs, training loss {losses[0]:.3f} → {losses[-1]:.3f}; val mIoU "
+                  f"{val_results['miou']:.3f} against {baseline_miou:.3f} for predicting background.")
+
+
+# --- Task 4: models from segmentation_models.pytorch ---------------------------------------------
+
+def smp_models(builders, *, image_size: int, num_classes: int = NUM_CLASSES, at_least: int = 3) -> None:
+    """Task 4: a dict of at least ``at_least`` builders (functions returning a fresh model) of
+    segmentation_models.pytorch models with different architectures, built without downloading
+    weights, each mapping (B, 3, S, S) to (B, num_classes, S, S)."""
+    task = "Task 4 (segmentation_models.pytorch)"
+    example = "smp_builders = {'Unet': lambda: smp.Unet(SMP_ENCODER, encoder_weights=None, classes=NUM_CLASSES), ...}"
+    _not_done(task, "smp_builders", builders, example)
+    if isinstance(builders, dict) and not builders:
+        raise CheckFailed(task, "not done yet: `smp_builders` is empty.", example)
+    if not isinstance(builders, dict) or len(builders) < at_least:
+        count = len(builders) if isinstance(builders, dict) else type(builders).__name__
+        raise CheckFailed(task, f"`smp_builders` should be a dict of at least {at_least} models, got {count}.", example)
+    architectures = set()
+    for name, build in builders.items():
+        if isinstance(build, nn.Module) or not callable(build):
+            raise CheckFailed(task, f"smp_builders[{name!r}] is a {type(build).__name__}, not a function that builds a model.",
+                              "write `lambda: smp.Unet(...)`, so every run starts from fresh weights")
+        try:
+            model = build()
+        except (OSError, RuntimeError) as error:  # a download attempt offline, or a bad configuration
+            raise CheckFailed(task, f"building {name!r} failed: {str(error).splitlines()[0][:160]}",
+                              "use encoder_weights=None (no download); 'imagenet' fetches weights from the internet") from None
+        module = type(model).__module__
+        if not module.startswith("segmentation_models_pytorch"):
+            raise CheckFailed(task, f"{name!r} builds a {type(model).__name__} from {module}, not an smp model.",
+                              "use the library: smp.Unet, smp.FPN, smp.DeepLabV3Plus, smp.Linknet, smp.PSPNet, ...")
+        architectures.add(type(model).__name__)
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits = model(torch.zeros(2, 3, image_size, image_size))
+        except (ValueError, RuntimeError) as error:
+            raise CheckFailed(task, f"{name!r} fails on a batch of {image_size}×{image_size} images: "
+                              f"{str(error).splitlines()[0][:160]}",
+                              "smp models need sides divisible by 32; at small sizes a deep encoder leaves 1×1 maps "
+                              "that some normalisation layers refuse: try a larger IMAGE_SIZE") from None
+        if logits.shape[1] != num_classes:
+            raise CheckFailed(task, f"{name!r} outputs {logits.shape[1]} channels; there are {num_classes} classes.",
+                              f"pass classes={num_classes} (smp's default is 1, for binary masks)")
+        if tuple(logits.shape[2:]) != (image_size, image_size):
+            raise CheckFailed(task, f"{name!r} outputs {tuple(logits.shape[2:])} maps for {image_size}×{image_size} "
+                              "images.", "keep the encoder's default depth (5) so that the decoder's upsampling "
+                              "matches it, and use images whose side is a multiple of 32")
+    if len(architectures) < 2:
+        raise CheckFailed(task, f"all {len(builders)} models are {architectures.pop()}; compare different architectures.",
+                          "mix decoders: smp.Unet, smp.FPN, smp.DeepLabV3Plus, smp.Linknet ...")
+    _passed(task, f"{len(builders)} models ({', '.join(sorted(architectures))}) build offline and give "
+                  f"({num_classes}, {image_size}, {image_size}) logits.")
+
+
+# --- Task 5: the test set ------------------------------------------------------------------------
+
+def test_evaluation(test_results, test_set) -> None:
+    """Task 5: ``test_results`` from ``seglib.train.evaluate`` over all of ``test_set``, the
+    whole test split read with the fixed evaluation transform."""
+    task = "Task 5 (the test set)"
+    hint = ("test_set = data.VOCSegmentation(dataset.path, 'test', transform=data.eval_transform(IMAGE_SIZE), size=...); "
+            "test_results = train.evaluate(best_model, DataLoader(test_set, batch_size=64), NUM_CLASSES)")
+    _not_done(task, "test_set", test_set, hint)
+    _not_done(task, "test_results", test_results, hint)
+    base = _base(test_set)
+    if getattr(base, "split", "test") != "test":
+        raise CheckFailed(task, f"test_set reads the {base.split!r} split.",
+                          "the final evaluation uses the 'test' split, which nothing else has touched")
+    if len(test_set) != len(base):
+        raise CheckFailed(task, f"test_set keeps {len(test_set)} of the split's {len(base)} images.",
+                          "evaluate on the whole test split: no Subset")
+    if _varies(test_set):
+        raise CheckFailed(task, "test_set[0] changes from one read to the next: the test images are augmented.",
+                          "use transform=data.eval_transform(IMAGE_SIZE) for the test split")
+    if not isinstance(test_results, dict) or "confusion" not in test_results:
+        raise CheckFailed(task, f"`test_results` is a {type(test_results).__name__} without a confusion matrix.",
+                          "test_results = train.evaluate(best_model, test_loader, NUM_CLASSES)")
+    counted, test_pixels = int(test_results["confusion"].sum()), int((_masks(test_set) != IGNORE_INDEX).sum())
+    if counted != test_pixels:
+        raise CheckFailed(task, f"test_results counts {counted:,} labelled pixels; the test split has {test_pixels:,}.",
+                          "evaluate on a loader over test_set, once, with every test image")
+    _passed(task, f"{len(test_set)} test images, {counted:,} labelled pixels; test mIoU {test_results['miou']:.3f}.")
+
+
+# --- Helpers -------------------------------------------------------------------------------------
+
+def _varies(dataset, reads: int = 6) -> bool:
+    """Whether the first image changes between ``reads`` reads (a random transform). Each of
+    the training transform's three random steps is skipped half the time, so one pair of reads
+    can match by chance; six rarely do."""
+    first = dataset[0][0]
+    return any(not torch.equal(first, dataset[0][0]) for _ in range(reads - 1))
+
+
+def _masks(dataset) -> torch.Tensor:
+    """Every mask of ``dataset`` (items are (image, mask) tensors), stacked."""
+    return torch.stack([torch.as_tensor(dataset[i][1]) for i in range(len(dataset))])

@@ -1,0 +1,120 @@
+"""Write the student version of a lab notebook: solutions out, scaffolds in, outputs cleared.
+
+In the solution notebook (the one in the book), every code cell tagged ``solution`` is followed
+by a *raw* cell tagged ``scaffold`` (and ``remove-cell``, so the book hides it). A raw cell is
+never executed, so the solution notebook runs as is. The student version replaces each solution
+by its scaffold, turned into a code cell that says TODO and raises ``NotImplementedError`` or
+leaves ``...`` to fill in. Everything else stays, the ``seglib.check`` cells included; all
+outputs, execution counts and saved widget state are cleared.
+
+Usage::
+
+    python -m seglib.student notebooks/09_lab_voc64.ipynb -o student/
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+
+from ._files import write_atomically
+
+SOLUTION, SCAFFOLD = "solution", "scaffold"
+BOOK_ONLY_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell"}
+
+__all__ = ["student_version", "write_student_version", "main"]
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _describe(index: int, cell) -> str:
+    first = "".join(cell.get("source", "")).strip().splitlines()[:1]
+    return f"cell {index} ({cell['cell_type']}: {first[0][:60] if first else 'empty'!r})"
+
+
+def student_version(notebook: nbformat.NotebookNode, source_name: str = "the notebook") -> nbformat.NotebookNode:
+    """The student version of ``notebook`` (a new notebook; the input is not changed).
+
+    Raises ``ValueError`` naming the cell when a ``solution`` cell is not a code cell followed by
+    a raw ``scaffold`` cell, when a scaffold has no solution before it, or when there is no
+    solution at all."""
+    cells = notebook.cells
+    out = []
+    replaced = 0
+    i = 0
+    while i < len(cells):
+        cell, tags = cells[i], _tags(cells[i])
+        if SCAFFOLD in tags:
+            raise ValueError(f"{source_name}: {_describe(i, cell)} is tagged '{SCAFFOLD}' but does not follow a cell "
+                             f"tagged '{SOLUTION}'; put each scaffold right after its solution")
+        if SOLUTION in tags:
+            if cell.cell_type != "code":
+                raise ValueError(f"{source_name}: {_describe(i, cell)} is tagged '{SOLUTION}' but is not a code cell")
+            following = cells[i + 1] if i + 1 < len(cells) else None
+            if following is None or following.cell_type != "raw" or SCAFFOLD not in _tags(following):
+                raise ValueError(
+                    f"{source_name}: solution {_describe(i, cell)} has no scaffold after it; add a raw cell tagged "
+                    f"'{SCAFFOLD}' and 'remove-cell' right after it, holding the code students start from "
+                    "(a TODO comment and `...` or `raise NotImplementedError`)")
+            tags = [t for t in _tags(following) if t not in BOOK_ONLY_TAGS]
+            out.append(nbformat.v4.new_code_cell(following.source, metadata={"tags": tags}))
+            replaced += 1
+            i += 2
+            continue
+        cell = copy.deepcopy(cell)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)
+        out.append(cell)
+        i += 1
+    if not replaced:
+        raise ValueError(f"{source_name} has no cells tagged '{SOLUTION}', so there is nothing to turn into a student "
+                         "version; tag each solution cell and follow it with a raw cell tagged 'scaffold'")
+    student = nbformat.v4.new_notebook(cells=out, metadata=copy.deepcopy(notebook.metadata))
+    student.metadata.pop("widgets", None)  # saved widget state belongs to the executed solution
+    student.nbformat, student.nbformat_minor = notebook.nbformat, notebook.nbformat_minor
+    nbformat.validate(student)
+    return student
+
+
+def write_student_version(path, out_dir) -> Path:
+    """Read the solution notebook at ``path``, write its student version into ``out_dir``
+    (same file name, written atomically) and return the new file's path."""
+    path, out_dir = Path(path), Path(out_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; give a notebook, e.g. notebooks/09_lab_voc64.ipynb")
+    target = out_dir / path.name
+    if target.resolve() == path.resolve():
+        raise ValueError(f"the student version would overwrite the solution {path}; choose another -o folder")
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception as error:  # nbformat raises several types for unreadable files
+        raise ValueError(f"{path} is not a readable notebook ({error}); is it a complete .ipynb file?") from None
+    student = student_version(notebook, path.name)
+    write_atomically(target, lambda file: file.write(nbformat.writes(student).encode("utf-8")))
+    return target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seglib.student", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path, help="solution notebooks")
+    parser.add_argument("-o", "--out", type=Path, default=Path("student"), help="output folder (default: student/)")
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        try:
+            target = write_student_version(path, args.out)
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        scaffolds = sum(SCAFFOLD in _tags(c) for c in nbformat.read(target, as_version=4).cells)
+        print(f"wrote {target}: {scaffolds} solutions replaced by scaffolds, outputs cleared")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

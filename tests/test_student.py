@@ -1,0 +1,134 @@
+"""The student version of the lab: `python -m seglib.student` puts every scaffold where its
+solution was, clears outputs and keeps the checks; run, each check fails with its friendly
+"not done yet" message on the unfilled scaffold."""
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from seglib import student
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "notebooks" / "09_lab_voc64.ipynb"
+TASKS = 5
+
+
+def _tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    assert student.main([str(LAB), "-o", str(out)]) == 0
+    return nbformat.read(LAB, as_version=4), nbformat.read(out / LAB.name, as_version=4)
+
+
+def test_scaffolds_sit_where_the_solutions_were(versions):
+    solution, handout = versions
+    expected, i = [], 0
+    while i < len(solution.cells):  # each (solution, raw scaffold) pair becomes one code cell
+        cell = solution.cells[i]
+        if "solution" in _tags(cell):
+            scaffold = solution.cells[i + 1]
+            assert scaffold.cell_type == "raw" and "scaffold" in _tags(scaffold)
+            expected.append(("code", scaffold.source, True))
+            i += 2
+        else:
+            expected.append((cell.cell_type, cell.source, False))
+            i += 1
+    got = [(c.cell_type, c.source, "scaffold" in _tags(c)) for c in handout.cells]
+    assert got == expected
+    assert sum(is_scaffold for *_, is_scaffold in got) == TASKS
+    solutions = [c.source for c in solution.cells if "solution" in _tags(c)]
+    assert not any(c.source == s for c in handout.cells for s in solutions)
+    for cell in handout.cells:
+        if "scaffold" in _tags(cell):
+            assert "TODO" in cell.source and ("..." in cell.source or "NotImplementedError" in cell.source)
+            assert "remove-cell" not in _tags(cell), "students must see their scaffolds"
+
+
+def test_outputs_are_cleared_and_checks_kept(versions):
+    solution, handout = versions
+    code = [c for c in handout.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "widgets" not in handout.metadata
+    checks = [c.source for c in solution.cells if c.source.startswith("check.")]
+    assert len(checks) == TASKS
+    assert [c.source for c in handout.cells if c.source.startswith("check.")] == checks
+
+
+def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(versions, tmp_path):
+    from nbclient import NotebookClient
+
+    _, handout = versions
+    client = NotebookClient(handout, timeout=300, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    checks = [c for c in handout.cells if c.source.startswith("check.")]
+    for number, cell in enumerate(checks, start=1):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert len(errors) == 1, f"check {number} did not fail on its scaffold: {cell.outputs}"
+        error = errors[0]
+        assert error.ename == "CheckFailed", (number, error.ename, error.evalue)
+        assert error.evalue.startswith(f"Task {number} ") and "not done yet" in error.evalue
+        # IPython shows the message and the hint, not a traceback into seglib
+        shown = "\n".join(error.traceback)
+        assert shown.startswith(f"✗ Task {number} ") and "Hint:" in shown and "seglib/check.py" not in shown
+    first = next(i for i, c in enumerate(handout.cells) if "scaffold" in _tags(c))
+    before = [c for c in handout.cells[:first] if c.cell_type == "code"]
+    assert not any(o.output_type == "error" for c in before for o in c.outputs), "the set-up cells must run"
+
+
+def _notebook(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def _code(source, *tags):
+    return nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)})
+
+
+def _raw(source, *tags):
+    return nbformat.v4.new_raw_cell(source, metadata={"tags": list(tags)})
+
+
+def test_student_version_keeps_other_cells_and_drops_book_tags():
+    nb = _notebook(nbformat.v4.new_markdown_cell("# T"), _code("x = 1", "solution"),
+                   _raw("x = ...", "scaffold", "remove-cell"), _code("check(x)"))
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="ok\n")]
+    nb.cells[3].execution_count = 3
+    out = student.student_version(nb)
+    assert [c.cell_type for c in out.cells] == ["markdown", "code", "code"]
+    assert out.cells[1].source == "x = ..." and _tags(out.cells[1]) == ["scaffold"]
+    assert out.cells[2].outputs == [] and out.cells[2].execution_count is None
+    assert nb.cells[3].outputs, "the input notebook must not change"
+
+
+@pytest.mark.parametrize("cells, message", [
+    ([_code("x = 1", "solution")], "has no scaffold after it"),
+    ([_code("x = 1", "solution"), _code("x = ...", "scaffold")], "has no scaffold after it"),
+    ([_raw("x = ...", "scaffold")], "does not follow a cell tagged 'solution'"),
+    ([nbformat.v4.new_markdown_cell("answer", metadata={"tags": ["solution"]}), _raw("...", "scaffold")],
+     "is not a code cell"),
+    ([_code("x = 1")], "has no cells tagged 'solution'"),
+])
+def test_malformed_notebooks_are_refused_with_the_fix(cells, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        student.student_version(_notebook(*cells), "lab.ipynb")
+
+
+def test_command_line_errors(tmp_path, capsys):
+    assert student.main([str(tmp_path / "missing.ipynb"), "-o", str(tmp_path)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text('{"cells": [')
+    assert student.main([str(broken), "-o", str(tmp_path / "out")]) == 1
+    assert "not a readable notebook" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "broken.ipynb").exists(), "nothing half-written"
+    lab = tmp_path / "lab.ipynb"
+    nbformat.write(_notebook(_code("x = 1", "solution"), _raw("x = ...", "scaffold")), lab)
+    assert student.main([str(lab), "-o", str(tmp_path)]) == 1
+    assert "would overwrite the solution" in capsys.readouterr().err
+    assert "".join(json.loads(lab.read_text())["cells"][0]["source"]) == "x = 1"

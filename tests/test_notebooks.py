@@ -113,3 +113,14 @@ def test_ci_runs_the_readme_commands():
     requirements = (ROOT / "requirements.txt").read_text()
     assert requirements.rstrip().splitlines()[-1] == "-e .", "requirements.txt must end with -e ."
     assert yaml.safe_load((ROOT / "_config.yml").read_text())["only_build_toc_files"] is True
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_names_its_language_and_kernel(path):
+    """Without language_info the book shows code unhighlighted (and warns); without a kernelspec
+    Jupyter asks which kernel to use. tools/execute_notebooks.py records both."""
+    metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+    assert metadata.get("language_info", {}).get("name") == "python", (
+        f"{path.name} has no language_info; execute it with tools/execute_notebooks.py")
+    assert metadata.get("kernelspec", {}).get("name") == "python3", (
+        f"{path.name} has no python3 kernelspec; execute it with tools/execute_notebooks.py")

@@ -69,6 +69,9 @@ def cell_seconds(cell) -> float:
     return (end - start).total_seconds()
 
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
 def execute(path: Path, timeout: int = 600) -> dict:
     """Run ``path`` in a fresh kernel from the notebooks folder, write it back, return its record."""
     notebook = nbformat.read(path, as_version=4)
@@ -80,6 +83,9 @@ def execute(path: Path, timeout: int = 600) -> dict:
     with client.setup_kernel():
         pid = getattr(getattr(client.km, "provisioner", None), "process", None)
         pid = getattr(pid, "pid", None)
+        info = client.wait_for_reply(client.kc.kernel_info())  # what `nbclient.execute` would record
+        notebook.metadata["language_info"] = info["content"]["language_info"]  # the book's syntax highlighting
+        notebook.metadata["kernelspec"] = KERNELSPEC  # Jupyter opens the notebook with this kernel
         for index, cell in enumerate(notebook.cells):
             client.execute_cell(cell, index)
         peak["gb"] = peak_memory_gb(pid)

@@ -5,7 +5,8 @@ by a *raw* cell tagged ``scaffold`` (and ``remove-cell``, so the book hides it).
 never executed, so the solution notebook runs as is. The student version replaces each solution
 by its scaffold, turned into a code cell that says TODO and raises ``NotImplementedError`` or
 leaves ``...`` to fill in. Everything else stays, the ``seglib.check`` cells included; all
-outputs, execution counts and saved widget state are cleared.
+outputs, execution counts and saved widget state are cleared, and a note after the title tells
+students what to do.
 
 Usage::
 
@@ -23,6 +24,10 @@ import nbformat
 from ._files import write_atomically
 
 SOLUTION, SCAFFOLD = "solution", "scaffold"
+STUDENT_NOTE = ("**Your version of the lab.** The cells that start with `# TODO` ({tasks} of them) are yours: "
+                "replace their `...` or `raise NotImplementedError` with your code, run the cell, then run the "
+                "check below it. A check prints ✓ when the task is done, or says what is still wrong and gives "
+                "a hint. Where the text mentions the solutions shown on this page, it means the instructor's copy.")
 BOOK_ONLY_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell"}
 
 __all__ = ["student_version", "write_student_version", "main"]
@@ -75,6 +80,8 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
     if not replaced:
         raise ValueError(f"{source_name} has no cells tagged '{SOLUTION}', so there is nothing to turn into a student "
                          "version; tag each solution cell and follow it with a raw cell tagged 'scaffold'")
+    if out and out[0].cell_type == "markdown":  # after the title: say what this version is
+        out.insert(1, nbformat.v4.new_markdown_cell(STUDENT_NOTE.format(tasks=replaced)))
     student = nbformat.v4.new_notebook(cells=out, metadata=copy.deepcopy(notebook.metadata))
     student.metadata.pop("widgets", None)  # saved widget state belongs to the executed solution
     student.nbformat, student.nbformat_minor = notebook.nbformat, notebook.nbformat_minor

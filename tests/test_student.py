@@ -40,7 +40,8 @@ def test_scaffolds_sit_where_the_solutions_were(versions):
             expected.append((cell.cell_type, cell.source, False))
             i += 1
     got = [(c.cell_type, c.source, "scaffold" in _tags(c)) for c in handout.cells]
-    assert got == expected
+    assert got[1][1] == student.STUDENT_NOTE.format(tasks=TASKS), "a note after the title says what to do"
+    assert got[:1] + got[2:] == expected
     assert sum(is_scaffold for *_, is_scaffold in got) == TASKS
     solutions = [c.source for c in solution.cells if "solution" in _tags(c)]
     assert not any(c.source == s for c in handout.cells for s in solutions)
@@ -100,9 +101,10 @@ def test_student_version_keeps_other_cells_and_drops_book_tags():
     nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="ok\n")]
     nb.cells[3].execution_count = 3
     out = student.student_version(nb)
-    assert [c.cell_type for c in out.cells] == ["markdown", "code", "code"]
-    assert out.cells[1].source == "x = ..." and _tags(out.cells[1]) == ["scaffold"]
-    assert out.cells[2].outputs == [] and out.cells[2].execution_count is None
+    assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code"]
+    assert out.cells[1].source.startswith("**Your version of the lab.** The cells that start with `# TODO` (1 of them)")
+    assert out.cells[2].source == "x = ..." and _tags(out.cells[2]) == ["scaffold"]
+    assert out.cells[3].outputs == [] and out.cells[3].execution_count is None
     assert nb.cells[3].outputs, "the input notebook must not change"
 
 

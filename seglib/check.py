@@ -19,7 +19,6 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from .data.voc import IGNORE_INDEX, NUM_CLASSES
 from .metrics import background_miou
-from .train import logits_of
 
 __all__ = ["CheckFailed", "dataset_and_loader", "segmentation_model", "training_run", "smp_models",
            "test_evaluation"]
@@ -193,7 +192,7 @@ def segmentation_model(model, *, image_size: int, num_classes: int = NUM_CLASSES
     if probabilities.min() >= 0 and torch.allclose(probabilities.sum(1), torch.ones_like(probabilities[:, 0]), atol=1e-3):
         raise CheckFailed(task, "the output already sums to 1 over the classes: forward applies a softmax.",
                           "return raw logits; nn.CrossEntropyLoss applies log-softmax itself")
-    logits_of(output).square().mean().backward()
+    logits.square().mean().backward()
     unused = list(dict.fromkeys(name.rpartition(".")[0] or name for name, p in model.named_parameters()
                                 if p.requires_grad and p.grad is None))  # layers, in order
     model.zero_grad(set_to_none=True)

@@ -36,7 +36,7 @@ __all__ = [
     "read_isbi", "PanopticScenes", "maskrcnn_target", "rgb_to_id", "id_to_rgb",
 ]
 
-_TRANSFORMS = ("train_transform", "eval_transform", "denormalize", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_MEAN", "IMAGENET_STD")
+_TRANSFORMS = ("train_transform", "eval_transform", "denormalize", "IMAGENET_MEAN", "IMAGENET_STD")
 
 
 def __getattr__(name: str):

@@ -88,3 +88,39 @@ def test_bilinear_transposed_convolution_is_bilinear_interpolation(factor):
 def test_backbone_strides():
     features = VGGBackbone(3, (4, 4, 4, 4, 4), (1, 1, 1, 1, 1))(torch.randn(1, 3, 64, 32))
     assert [tuple(f.shape[-2:]) for f in features] == [(32, 16), (16, 8), (8, 4), (4, 2), (2, 1)]
+
+
+@pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
+@pytest.mark.parametrize("patch_size", [32, 96])
+def test_from_classifier_convolutionalizes_the_classifier(variant, patch_size):
+    """FCN.from_classifier: on the classifier's own crop size, the FCN's stride-32 score at the
+    centre of pool5 is the classifier's logits (fc6 becomes a (P/32)×(P/32) convolution, whose
+    centre position sees the whole map); a wrong reshape of the weights fails this."""
+    from seglib.models.fcn import VGGClassifier
+
+    torch.manual_seed(0)
+    classifier = VGGClassifier(5, 3, patch_size=patch_size, **SMALL)
+    for module in classifier.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 2)
+            module.bias.data.uniform_(-1, 1)
+    classifier.eval()
+    model = FCN.from_classifier(classifier, variant).eval()
+    x = torch.randn(3, 3, patch_size, patch_size)
+    centre = patch_size // 64
+    with torch.no_grad():
+        torch.testing.assert_close(model.coarse_scores(x)[:, :, centre, centre], classifier(x), atol=1e-5, rtol=1e-4)
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 5, 64, 64)
+
+
+def test_classifier_refuses_other_sizes():
+    from seglib.models.fcn import VGGClassifier
+
+    with pytest.raises(ValueError, match="multiple of 32"):
+        VGGClassifier(patch_size=48)
+    with pytest.raises(ValueError, match=r"takes 32×32 crops.*FCN.from_classifier"):
+        VGGClassifier(patch_size=32, **SMALL)(torch.zeros(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="odd"):
+        FCN.from_classifier(VGGClassifier(patch_size=64, **SMALL))

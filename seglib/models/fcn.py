@@ -25,7 +25,7 @@ from torch import nn
 from ..ops import bilinear_kernel
 from .blocks import ConvBNReLU, check_input
 
-__all__ = ["FCN", "FixedBilinearUpsample", "VGGBackbone", "learned_upsample"]
+__all__ = ["FCN", "FixedBilinearUpsample", "VGGBackbone", "VGGClassifier", "learned_upsample"]
 
 VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
 
@@ -58,6 +58,38 @@ class VGGBackbone(nn.Module):
         return features
 
 
+class VGGClassifier(nn.Module):
+    """The classifier an FCN starts from (notebook 04 §1): a ``VGGBackbone`` on P×P crops, then
+    "fc6" and "fc7" (linear, batch norm, ReLU) and a linear scorer of the centre pixel's class.
+
+    Long et al. start FCN from VGG16 trained on ImageNet at 224×224, where pool5 is 7×7 and fc6
+    becomes a 7×7 convolution. Here P = ``patch_size`` (a multiple of 32) gives a P/32 × P/32
+    pool5 map, so ``FCN.from_classifier`` turns fc6 into a (P/32)×(P/32) convolution.
+    """
+
+    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 32, 64, 96, 128),
+                 depths=(1, 1, 2, 2, 2), head_width: int = 256, patch_size: int = 32):
+        super().__init__()
+        if patch_size % 32 or patch_size < 32:
+            raise ValueError(f"patch_size must be a multiple of 32 (five 2× poolings), got {patch_size}")
+        self.num_classes, self.in_channels, self.patch_size = num_classes, in_channels, patch_size
+        self.backbone = VGGBackbone(in_channels, widths, depths)
+        side = patch_size // 32
+        self.head = nn.Sequential(  # fc6, fc7
+            nn.Flatten(), nn.Linear(widths[-1] * side * side, head_width, bias=False), nn.BatchNorm1d(head_width),
+            nn.ReLU(inplace=True), nn.Linear(head_width, head_width, bias=False), nn.BatchNorm1d(head_width),
+            nn.ReLU(inplace=True),
+        )
+        self.score = nn.Linear(head_width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, in_channels=self.in_channels, model="VGGClassifier")
+        if tuple(x.shape[-2:]) != (self.patch_size, self.patch_size):
+            raise ValueError(f"VGGClassifier takes {self.patch_size}×{self.patch_size} crops, got "
+                             f"{tuple(x.shape[-2:])}; convolutionalize it (FCN.from_classifier) for whole images")
+        return self.score(self.head(self.backbone(x)[-1]))
+
+
 def learned_upsample(channels: int, factor: int) -> nn.ConvTranspose2d:
     """A ``factor``× transposed convolution (kernel 2·factor, padding factor/2) initialised to
     bilinear interpolation, so it multiplies the size exactly by ``factor``."""
@@ -88,14 +120,15 @@ class FixedBilinearUpsample(nn.Module):
 class FCN(nn.Module):
     """FCN-32s, -16s or -8s (``variant``) on a ``VGGBackbone`` (Long et al., 2015).
 
-    ``head_width`` is the width of "fc6" (a 3×3 convolution on pool5) and "fc7" (1×1), the
-    convolutionalized fully connected layers. Inputs must have sides divisible by 32.
-    Returns logits (N, num_classes, H, W).
+    ``head_width`` is the width of "fc6" (a ``head_kernel``×``head_kernel`` convolution on pool5)
+    and "fc7" (1×1), the convolutionalized fully connected layers. Inputs must have sides
+    divisible by 32. Returns logits (N, num_classes, H, W). ``FCN.from_classifier`` builds one
+    from a trained ``VGGClassifier``, as the paper starts from VGG16.
     """
 
     def __init__(self, num_classes: int = 21, variant: str = "8s", in_channels: int = 3,
                  widths=(16, 32, 64, 96, 128), depths=(1, 1, 2, 2, 2), head_width: int = 256,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, head_kernel: int = 3):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -104,7 +137,7 @@ class FCN(nn.Module):
         self.variant, self.num_classes, self.in_channels = variant, num_classes, in_channels
         self.backbone = VGGBackbone(in_channels, widths, depths)
         self.head = nn.Sequential(  # fc6, fc7 as convolutions
-            ConvBNReLU(widths[-1], head_width, 3), nn.Dropout2d(dropout),
+            ConvBNReLU(widths[-1], head_width, head_kernel), nn.Dropout2d(dropout),
             ConvBNReLU(head_width, head_width, 1), nn.Dropout2d(dropout),
         )
         self.score_pool5 = nn.Conv2d(head_width, num_classes, 1)
@@ -119,10 +152,41 @@ class FCN(nn.Module):
             self.up2[name] = learned_upsample(num_classes, 2)
         self.upsample = FixedBilinearUpsample(num_classes, VARIANTS[variant])
 
+    @classmethod
+    def from_classifier(cls, classifier: VGGClassifier, variant: str = "8s", **options) -> "FCN":
+        """Convolutionalize a trained ``VGGClassifier`` (Long et al. 2015, §3.1): copy its
+        backbone, turn fc6 into a convolution whose kernel covers the classifier's pool5 map and
+        fc7 and the scorer into 1×1 convolutions. The new skips start at zero, so the result
+        first predicts what the classifier's coarse map says, upsampled."""
+        head_width = classifier.score.in_features
+        widths = classifier.backbone.widths
+        depths = tuple(sum(isinstance(m, ConvBNReLU) for m in stage) for stage in classifier.backbone.stages)
+        kernel = classifier.patch_size // 32
+        if kernel % 2 == 0:
+            raise ValueError(f"a {classifier.patch_size}-pixel classifier gives an even {kernel}×{kernel} fc6 kernel, "
+                             "which cannot keep FCN's sizes with 'same' padding; use an odd multiple of 32 (32, 96)")
+        model = cls(classifier.num_classes, variant, classifier.in_channels, widths, depths, head_width,
+                    head_kernel=kernel, **options)
+        model.backbone.load_state_dict(classifier.backbone.state_dict())
+        fc6, bn6, _, fc7, bn7, _ = list(classifier.head)[1:]
+        conv6, conv7 = model.head[0], model.head[2]
+        with torch.no_grad():
+            conv6[0].weight.copy_(fc6.weight.view(head_width, widths[-1], kernel, kernel))
+            conv7[0].weight.copy_(fc7.weight[:, :, None, None])
+            model.score_pool5.weight.copy_(classifier.score.weight[:, :, None, None])
+            model.score_pool5.bias.copy_(classifier.score.bias)
+        conv6[1].load_state_dict(bn6.state_dict())
+        conv7[1].load_state_dict(bn7.state_dict())
+        return model
+
+    def coarse_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """The stride-32 class scores of pool5, before any skip or upsampling (FCN-32s's "2×2 map")."""
+        return self.score_pool5(self.head(self.backbone(x)[-1]))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=self.in_channels, multiple=32, min_size=32, model=f"FCN-{self.variant}")
         features = self.backbone(x)
-        pooled = {"pool3": features[2], "pool4": features[3]}
+        pooled = {"pool3": features[2], "pool4": features[3]}  # scores below = coarse_scores(x)
         scores = self.score_pool5(self.head(features[4]))
         for name, skip in self.skips.items():  # fuse: 2× up, add the skip's scores
             scores = self.up2[name](scores) + skip(pooled[name])

@@ -23,6 +23,7 @@ __all__ = [
     "metrics_from_confusion",
     "per_image_iou",
     "background_miou",
+    "stride_ceiling",
     "binary_metrics",
     "panoptic_quality",
     "to_panoptic",
@@ -169,6 +170,26 @@ def background_miou(target, num_classes: int, ignore_index: int | None = 255) ->
     matrix = ConfusionMatrix(num_classes, ignore_index)
     matrix.update(torch.zeros_like(target), target)
     return matrix.compute()["miou"]
+
+
+def stride_ceiling(target, num_classes: int, stride: int, ignore_index: int = 255) -> dict:
+    """The best a network can score when it predicts at 1/``stride`` resolution and upsamples
+    bilinearly (FCN-32s/16s/8s, notebook 04): the true per-class masks are average-pooled by
+    ``stride`` (perfect coarse scores), upsampled bilinearly to full size and argmaxed. Returns
+    the ``ConfusionMatrix`` results of that prediction against ``target`` (N, H, W)."""
+    target = torch.as_tensor(target).long()
+    if target.dim() != 3:
+        raise ValueError(f"target must be label maps (N, H, W), got shape {tuple(target.shape)}")
+    if stride < 1 or target.shape[-1] % stride or target.shape[-2] % stride:
+        raise ValueError(f"stride must be a positive divisor of the map size {tuple(target.shape[-2:])}, got {stride}")
+    valid = target != ignore_index
+    one_hot = torch.zeros(target.shape[0], num_classes, *target.shape[-2:])
+    one_hot.scatter_(1, torch.where(valid, target, 0)[:, None], valid[:, None].float())
+    coarse = torch.nn.functional.avg_pool2d(one_hot, stride)
+    scores = torch.nn.functional.interpolate(coarse, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    matrix = ConfusionMatrix(num_classes, ignore_index)
+    matrix.update(scores.argmax(1), target)
+    return matrix.compute()
 
 
 def per_image_iou(pred, target, num_classes: int, ignore_index: int | None = 255) -> np.ndarray:

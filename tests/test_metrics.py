@@ -262,3 +262,20 @@ def test_background_miou_matches_the_confusion_matrix():
     masks = torch.tensor([[[0, 0, 1, 255]], [[0, 2, 2, 0]]])
     # background: TP 4, FP 3 (the 1 and the two 2s), FN 0 → 4/7; classes 1 and 2 score 0
     assert background_miou(masks, 21) == pytest.approx((4 / 7 + 0 + 0) / 3)
+
+
+def test_stride_ceiling_limits():
+    """stride 1 reproduces the truth; a stride as large as the map predicts each image's
+    majority class everywhere (bilinear upsampling of a 1×1 map is constant); void is ignored."""
+    from seglib.metrics import ConfusionMatrix, stride_ceiling
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 4, (3, 16, 16), generator=g)
+    target[:, :2] = 255
+    assert stride_ceiling(target, 4, 1)["miou"] == 1.0
+    majority = torch.stack([torch.bincount(t[t != 255], minlength=4).argmax() for t in target])
+    expected = ConfusionMatrix(4)
+    expected.update(majority[:, None, None].expand_as(target), target)
+    assert stride_ceiling(target, 4, 16)["miou"] == pytest.approx(expected.compute()["miou"])
+    with pytest.raises(ValueError, match="divisor"):
+        stride_ceiling(target, 4, 5)

@@ -123,7 +123,7 @@ def fit(
     start = 1
     path = Path(checkpoint) if checkpoint is not None else None
     if resume and path is not None and path.exists():
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=True)  # never runs code from a file
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:

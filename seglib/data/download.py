@@ -112,8 +112,9 @@ def safe_extract(archive, target) -> Path:
     try:
         _safe_extract(archive, target)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
+        reason = str(error).strip().splitlines()[0].rstrip(":") if str(error).strip() else type(error).__name__
         raise ArchiveError(
-            f"{archive} is not a readable tar or zip archive ({error}); nothing usable was extracted. Delete it and "
+            f"{archive} is not a readable tar or zip archive ({reason}); nothing usable was extracted. Delete it and "
             "download it again, from another mirror if this one keeps serving it"
         ) from None
     return target

@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from seglib import cluster, crf, instance, losses, metrics, ops, student, train
+from seglib import analysis, cluster, crf, instance, losses, metrics, ops, student, train
 from seglib.data import cache, voc
 from seglib.data.download import ArchiveError, safe_extract
 from seglib.models.autoencoder import ConvAutoencoder
@@ -287,6 +287,12 @@ REFUSED = {
     "bn-psp-any-size": (lambda t: one_image(PSPNet(2, widths=(4, 4, 4, 4, 4), bins=(1, 2)), 32), ValueError, r"model\.eval\(\)"),
     "bn-resnet-unet-32": (lambda t: one_image(ResNetUNet(2, pretrained=False, decoder_channels=(4, 4, 4, 4, 4)), 32), ValueError, "drop_last"),
     "bn-unet-16": (lambda t: one_image(UNet(2, 1, depth=4, base_width=2), 16, channels=1), ValueError, "drop_last"),
+    # analysis: inputs sized by the caller
+    "count-macs-absurd-input": (lambda t: analysis.count_macs(nn.Conv2d(3, 2, 1), (3, HUGE, HUGE)), MemoryError, "smaller input_shape"),
+    "count-macs-empty-input": (lambda t: analysis.count_macs(nn.Conv2d(3, 2, 1), (3, 0, 4)), ValueError, "positive sizes"),
+    "count-macs-bad-rank": (lambda t: analysis.count_macs(nn.Conv2d(3, 2, 1), (4, 4)), ValueError, r"\(C, H, W\) or \(N, C, H, W\)"),
+    "empirical-rf-absurd-input": (lambda t: analysis.empirical_receptive_field(nn.Conv2d(3, 2, 3), HUGE), MemoryError, "smaller input_size"),
+    "empirical-rf-empty-input": (lambda t: analysis.empirical_receptive_field(nn.Conv2d(3, 2, 3), 0), ValueError, "positive"),
     # instances from masks
     "masks-logits": (lambda t: instance.masks_to_instances(np.full((1, 3, 3), 4.0)), ValueError, "probabilities in .0, 1.*sigmoid"),
     "masks-nan": (lambda t: instance.masks_to_instances(np.full((1, 3, 3), np.nan)), ValueError, "NaN"),

@@ -12,6 +12,7 @@ where ``jump`` is the distance, in input pixels, between neighbouring features o
 from __future__ import annotations
 
 import contextlib
+import math
 import operator
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ._guards import check_allocation
 
 __all__ = [
     "conv_output_size",
@@ -200,6 +203,11 @@ def empirical_receptive_field(
             raise ValueError("pass in_channels: the model has no Conv2d to read it from")
         in_channels = first.in_channels
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    if min(n_samples, in_channels, h, w) < 1:
+        raise ValueError(f"input_size, in_channels and n_samples must be positive, got {input_size!r}, {in_channels!r}, "
+                         f"{n_samples!r}")
+    check_allocation(8.0 * n_samples * in_channels * h * w, f"{n_samples} inputs of {h}x{w}",
+                     "use a smaller input_size or n_samples")
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     generator = torch.Generator().manual_seed(seed)
@@ -262,6 +270,10 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         shape = (1, *shape)
     if len(shape) != 4:
         raise ValueError(f"input_shape must be (C, H, W) or (N, C, H, W), got {tuple(input_shape)}")
+    if min(shape) < 1:
+        raise ValueError(f"input_shape must hold positive sizes, got {tuple(input_shape)}")
+    check_allocation(4.0 * math.prod(shape), f"an input of shape {shape}", "count MACs on a smaller input_shape "
+                     "(MACs grow with H x W, so scale the result)")
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32

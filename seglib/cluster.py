@@ -16,6 +16,8 @@ import math
 import numpy as np
 import torch
 
+from ._guards import check_allocation, check_number
+
 __all__ = [
     "kmeans",
     "inertia",
@@ -37,6 +39,14 @@ def _as_points(x) -> torch.Tensor:
         )
     if not x.is_floating_point():
         x = x.float()
+    if x.shape[1] == 0:
+        raise ValueError(f"kmeans needs at least one feature per point, got shape {tuple(x.shape)}")
+    finite = torch.isfinite(x).all(1)
+    if not bool(finite.all()):
+        raise ValueError(
+            f"{int((~finite).sum())} of {x.shape[0]} points hold NaN or infinite values; drop them first, "
+            "e.g. x[torch.isfinite(x).all(1)]"
+        )
     return x
 
 
@@ -114,12 +124,15 @@ def kmeans(x, k: int, n_iters: int = 100, seed: int = 0, *, tol: float = 1e-4, n
     """
     x = _as_points(x)
     n = x.shape[0]
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if k > n:
         raise ValueError(f"k={k} clusters need at least {k} points, got {n}; lower k")
-    if n_iters < 1 or n_init < 1:
-        raise ValueError(f"n_iters and n_init must be at least 1, got {n_iters} and {n_init}")
+    for name, value in (("n_iters", n_iters), ("n_init", n_init)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"n_iters and n_init must be ints >= 1, got {name}={value!r}")
+    tol = check_number(tol, "tol", minimum=0, hint="the convergence tolerance, e.g. 1e-4")
+    check_allocation(8.0 * n * k, f"the distances of {n} points to {k} centres", "lower k or subsample the points")
     generator = torch.Generator().manual_seed(seed)
     tol = tol * float(x.var(0, unbiased=False).mean()) if n > 1 else 0.0
     best = None
@@ -200,8 +213,12 @@ def majority_labels(segments, target, num_classes: int, ignore_index: int | None
         raise ValueError(f"segments {tuple(segments.shape)} and target {tuple(target.shape)} must have the same shape")
     seg = segments.reshape(-1).long()
     tgt = target.reshape(-1).long()
+    if seg.numel() == 0:
+        raise ValueError("segments and target are empty; give at least one pixel")
     if seg.min() < 0:
         raise ValueError("segment ids must be non-negative")
+    check_allocation(8.0 * (int(seg.max()) + 1) * num_classes, f"votes for segment ids up to {int(seg.max())}",
+                     "number the segments 0..K-1 (e.g. torch.unique(segments, return_inverse=True)[1])")
     keep = tgt != ignore_index if ignore_index is not None else torch.ones_like(tgt, dtype=torch.bool)
     if ((tgt[keep] < 0) | (tgt[keep] >= num_classes)).any():
         raise ValueError(f"target holds values outside 0..{num_classes - 1} (and ignore_index={ignore_index})")

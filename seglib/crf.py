@@ -42,6 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._guards import check_number
+
 __all__ = [
     "DEFAULTS",
     "dense_crf",
@@ -56,6 +58,7 @@ __all__ = [
 
 # The defaults of pydensecrf's README / DeepLab's released CRF setting for VOC-sized images
 # (θ_α = 80, θ_β = 13, w_a = 10, θ_γ = 3, w_s = 3). Tune them on validation images for your data.
+MIN_WIDTH = 0.01  # kernel widths below this link no two pixels (or colour levels) and overflow the lattice
 DEFAULTS = dict(appearance_weight=10.0, appearance_xy=80.0, appearance_rgb=13.0,
                 smoothness_weight=3.0, smoothness_xy=3.0)
 
@@ -70,6 +73,8 @@ def _as_probs(probs) -> torch.Tensor:
         raise ValueError(f"probs must be floating-point probabilities, got dtype {probs.dtype}")
     if probs.shape[0] < 2:
         raise ValueError(f"probs needs at least 2 classes (C, H, W), got C = {probs.shape[0]}")
+    if probs.shape[1] == 0 or probs.shape[2] == 0:
+        raise ValueError(f"probs has an empty image, shape {tuple(probs.shape)}; give at least one pixel")
     if bool((probs < 0).any()) or not torch.allclose(probs.sum(0), torch.ones_like(probs[0]), atol=1e-3):
         raise ValueError("probs must be non-negative and sum to 1 over classes (dim 0); "
                          "pass logits.softmax(0), not logits")
@@ -154,6 +159,12 @@ class PermutohedralLattice:
     """
 
     def __init__(self, features: torch.Tensor):
+        if features.dim() != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+            raise ValueError(f"features must be (N, d) with N, d >= 1, got {tuple(features.shape)}")
+        if not bool(torch.isfinite(features).all()) or float(features.abs().max()) > 2.0**20:
+            raise ValueError(
+                f"features must be finite and at most 2**20 in size (largest {float(features.abs().max()):.3g}): "
+                "they are divided by the kernel widths, so increase the widths (appearance_xy, appearance_rgb)")
         f = features.double()
         n, d = f.shape
         self.d = d
@@ -190,7 +201,9 @@ class PermutohedralLattice:
         self._low = keys.min(0).values - (d + 1)
         self._span = keys.max(0).values + (d + 1) - self._low + 1
         if float(torch.log2(self._span.double()).sum()) > 62:
-            raise ValueError("features span too large a lattice; increase the kernel widths (xy, rgb)")
+            raise ValueError(
+                f"features span too large a lattice (largest feature {float(features.abs().max()):.3g}); increase "
+                "the kernel widths (appearance_xy, appearance_rgb), or use method='exact' on small images")
         codes = self._encode(keys)
         self.codes, inverse = torch.unique(codes, return_inverse=True)
         self.vertex = inverse.reshape(n, d + 1)  # vertex index of each pixel's r-th simplex corner
@@ -262,12 +275,23 @@ def mean_field(unary: torch.Tensor, image: torch.Tensor, n_iters: int = 5, *,
         raise ValueError(f"method must be 'auto', 'exact' or 'fast', got {method!r}")
     for name, value in (("appearance_xy", appearance_xy), ("appearance_rgb", appearance_rgb),
                         ("smoothness_xy", smoothness_xy)):
-        if not value > 0:
-            raise ValueError(f"{name} is a kernel width and must be positive, got {value}")
+        check_number(value, name, minimum=MIN_WIDTH,
+                     hint=f"a kernel width is positive, in pixels or colour levels, at least {MIN_WIDTH} (below that it "
+                          f"links no two pixels; set its weight to 0 to switch the kernel off)")
+    for name, value in (("appearance_weight", appearance_weight), ("smoothness_weight", smoothness_weight)):
+        check_number(value, name, minimum=0, hint="a kernel's weight is >= 0 (0 switches it off)")
+    if not isinstance(n_iters, int) or isinstance(n_iters, bool) or n_iters < 0:
+        raise ValueError(f"n_iters must be a non-negative int, got {n_iters!r}")
+    if unary.dim() != 3 or unary.shape[1] == 0 or unary.shape[2] == 0:
+        raise ValueError(f"unary must be (C, H, W) with at least one pixel, got {tuple(unary.shape)}")
+    if not bool(torch.isfinite(unary).all()):
+        raise ValueError("unary holds NaN or infinite values; use -log(probs.clamp_min(1e-8))")
     c, h, w = unary.shape
     n = h * w
     exact = method == "exact" or (method == "auto" and n <= exact_max_pixels)
     mu = (1 - torch.eye(c)) if compatibility is None else torch.as_tensor(compatibility, dtype=torch.float32)
+    if mu.shape != (c, c) or not bool(torch.isfinite(mu).all()):
+        raise ValueError(f"compatibility must be a finite ({c}, {c}) matrix, got shape {tuple(mu.shape)}")
     appearance = appearance_features(image, appearance_xy, appearance_rgb)
     if exact:
         position = appearance[:, :2] * (appearance_xy / smoothness_xy)

@@ -112,15 +112,34 @@ def _renumber(instances: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- format conversions
-def masks_to_instances(masks) -> np.ndarray:
+def masks_to_instances(masks, threshold: float = 0.5) -> np.ndarray:
     """Binary masks (K, H, W) → instance map (H, W) int32 with ids 1..K (0 = no mask).
 
-    Where masks overlap, the earlier mask wins: sort them by score first, as a detector's
-    output already is.
+    Bool or 0/1 integer masks are used as they are; probability masks (float, in [0, 1], as
+    Mask R-CNN pastes them) are foreground where they exceed ``threshold``. Where masks overlap,
+    the earlier mask wins: sort them by score first, as a detector's output already is.
     """
     masks = masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
     if masks.ndim != 3:
         raise ValueError(f"masks must be (K, H, W), got shape {masks.shape}; add a first axis for one mask")
+    if np.issubdtype(masks.dtype, np.floating):
+        if not 0 <= threshold < 1:
+            raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
+        if masks.size and not (np.isfinite(masks).all() and masks.min() >= 0 and masks.max() <= 1):
+            raise ValueError(
+                "float masks are read as probabilities in [0, 1] (foreground above threshold), got values "
+                f"{np.nanmin(masks) if not np.isnan(masks).all() else np.nan:.3g}..{np.nanmax(masks) if not np.isnan(masks).all() else np.nan:.3g}"
+                f"{' and NaN' if np.isnan(masks).any() else ''}; apply a sigmoid to logits first, or pass bool masks"
+            )
+        masks = masks > threshold
+    elif masks.dtype != bool:
+        if not np.issubdtype(masks.dtype, np.integer):
+            raise ValueError(f"masks must be bool, 0/1 integers or probabilities, got dtype {masks.dtype}")
+        if masks.size and not np.isin(masks, (0, 1)).all():
+            raise ValueError(
+                f"integer masks must hold only 0 and 1, got values {np.unique(masks)[:5].tolist()}; for 0/255 "
+                "masks pass masks > 0, for probabilities pass floats in [0, 1]"
+            )
     masks = masks.astype(bool)
     instances = np.zeros(masks.shape[1:], np.int32)
     for k in range(len(masks) - 1, -1, -1):  # paint the last first, so earlier masks end on top
@@ -136,15 +155,15 @@ def instances_to_masks(instances) -> tuple[np.ndarray, np.ndarray]:
 
 
 def masks_to_panoptic(masks, categories, semantic=None, *, stuff_ids: Iterable[int] = (), label_divisor: int = 1000,
-                      void_label: int = -1, ignore_index: int = 255) -> np.ndarray:
+                      void_label: int = -1, ignore_index: int = 255, threshold: float = 0.5) -> np.ndarray:
     """Binary masks (K, H, W) with categories (K,) → panoptic map (H, W) int64.
 
     Mask k becomes segment ``categories[k] * label_divisor + k + 1`` (earlier masks win
     overlaps). Pixels no mask covers take the stuff category of ``semantic`` (H, W) where it
     holds one of ``stuff_ids``, and ``void_label`` otherwise (or everywhere, without
-    ``semantic``).
+    ``semantic``). Probability masks are foreground above ``threshold`` (``masks_to_instances``).
     """
-    instances = masks_to_instances(masks)
+    instances = masks_to_instances(masks, threshold)
     categories = np.asarray(categories, np.int64).reshape(-1)
     if len(categories) != int(np.asarray(masks).shape[0]):
         raise ValueError(f"{np.asarray(masks).shape[0]} masks but {len(categories)} categories")

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._guards import check_number
+
 __all__ = ["focal_loss", "FocalLoss", "soft_dice_loss", "SoftDiceLoss", "CombinedLoss"]
 
 
@@ -40,7 +42,25 @@ def _class_weights(alpha, num_classes: int, like: torch.Tensor) -> torch.Tensor 
     alpha = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
     if alpha.dim() != 1 or alpha.numel() != num_classes:
         raise ValueError(f"alpha must hold one weight per class ({num_classes}), got shape {tuple(alpha.shape)}")
+    _check_alpha(alpha)
     return alpha
+
+
+def _check_alpha(alpha: torch.Tensor) -> None:
+    if not bool(torch.isfinite(alpha).all()) or bool((alpha < 0).any()) or not bool((alpha > 0).any()):
+        raise ValueError(
+            f"alpha holds class weights: finite, non-negative and not all zero, got {alpha.tolist()}; e.g. inverse "
+            "class frequencies, or None for equal weights"
+        )
+
+
+def _check_gamma(gamma) -> float:
+    return check_number(gamma, "gamma", minimum=0, hint="the focusing parameter; 0 gives cross-entropy, 2 is usual")
+
+
+def _check_smooth(smooth, eps=1e-7) -> None:
+    check_number(smooth, "smooth", minimum=0, hint="Dice's smoothing term; 1 is usual")
+    check_number(eps, "eps", minimum=0, strict=True, hint="a small positive number such as 1e-7")
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha=None,
@@ -52,8 +72,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, a
     weights of the counted pixels), so gamma = 0 reproduces weighted cross-entropy exactly.
     """
     _check_logits_target(logits, target, ignore_index)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    gamma = _check_gamma(gamma)
     valid = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     safe_target = torch.where(valid, target, torch.zeros_like(target)).long()
     # -log p_t from torch's fused kernel (0 on void pixels); p_t = exp(log p_t).
@@ -83,6 +102,7 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int
     segmentation_models_pytorch's ``DiceLoss``, which the tests compare against).
     """
     _check_logits_target(logits, target, ignore_index)
+    _check_smooth(smooth, eps)
     num_classes = logits.shape[1]
     valid = (target != ignore_index) if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     probs = logits.softmax(1) * valid.unsqueeze(1)
@@ -101,8 +121,14 @@ class FocalLoss(nn.Module):
 
     def __init__(self, gamma: float = 2.0, alpha=None, ignore_index: int | None = 255, reduction: str = "mean"):
         super().__init__()
-        self.gamma, self.ignore_index, self.reduction = gamma, ignore_index, reduction
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.gamma, self.ignore_index, self.reduction = _check_gamma(gamma), ignore_index, reduction
         self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+        if self.alpha is not None:
+            if self.alpha.dim() != 1:
+                raise ValueError(f"alpha must hold one weight per class, got shape {tuple(self.alpha.shape)}")
+            _check_alpha(self.alpha)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return focal_loss(logits, target, self.gamma, self.alpha, self.ignore_index, self.reduction)
@@ -113,6 +139,7 @@ class SoftDiceLoss(nn.Module):
 
     def __init__(self, ignore_index: int | None = 255, smooth: float = 1.0):
         super().__init__()
+        _check_smooth(smooth)
         self.ignore_index, self.smooth = ignore_index, smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -131,6 +158,8 @@ class CombinedLoss(nn.Module):
         weights = [1.0] * len(losses) if weights is None else list(weights)
         if not losses or len(weights) != len(losses):
             raise ValueError(f"need one weight per loss: {len(losses)} losses, {len(weights)} weights")
+        for i, weight in enumerate(weights):
+            check_number(weight, f"weights[{i}]", minimum=0, hint="each loss's weight is a finite number >= 0")
         self.losses = nn.ModuleList(losses)
         self.weights = weights
 

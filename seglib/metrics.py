@@ -17,6 +17,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from ._guards import check_allocation
+
 __all__ = [
     "ConfusionMatrix",
     "confusion_matrix",
@@ -31,16 +33,26 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- input checks
-def _labels_from(pred: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Class labels from labels (N, H, W) or from logits/probabilities (N, C, H, W)."""
+def _labels_from(pred: torch.Tensor, num_classes: int, target_dim: int | None = None) -> torch.Tensor:
+    """Class labels from labels (N, H, W) or from logits/probabilities (N, C, H, W); with
+    ``target_dim`` = 2, also from the logits (C, H, W) of one image (classes on axis 0)."""
     if pred.is_floating_point():
-        if pred.dim() < 3 or pred.shape[1] != num_classes:
+        axis = 0 if target_dim == 2 and pred.dim() == 3 else 1
+        if pred.dim() < 3 or pred.shape[axis] != num_classes or (target_dim is not None and pred.dim() != target_dim + 1):
             raise ValueError(
-                f"a floating-point prediction is read as logits (N, C, H, W) with C = num_classes = "
-                f"{num_classes}, got shape {tuple(pred.shape)}; pass integer labels (N, H, W) instead, "
-                f"or pred.argmax(1)"
+                f"a floating-point prediction is read as logits (N, C, H, W) (or (C, H, W) for one (H, W) target) "
+                f"with C = num_classes = {num_classes}, got shape {tuple(pred.shape)}; pass integer labels "
+                f"(N, H, W) instead, or pred.argmax(1)"
             )
-        return pred.argmax(1)
+        finite = torch.isfinite(pred)
+        if not bool(finite.all()):
+            bad = pred.numel() - int(finite.sum())
+            raise ValueError(
+                f"the logits hold {bad} NaN or infinite value(s) of {pred.numel()}: the model has diverged or its "
+                f"input holds NaN, and an argmax of them would score a meaningless prediction; retrain with a lower "
+                f"learning rate, or check the images"
+            )
+        return pred.argmax(axis)
     return pred
 
 
@@ -55,7 +67,7 @@ def _check_pair(pred, target, num_classes: int, ignore_index: int | None):
         )
     if pred.dtype == torch.bool:
         raise TypeError("pred must hold integer labels or float logits, got bool; use pred.long()")
-    pred = _labels_from(pred, num_classes)
+    pred = _labels_from(pred, num_classes, target.dim())
     if pred.shape != target.shape:
         raise ValueError(
             f"prediction and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}; "
@@ -75,12 +87,20 @@ def _check_pair(pred, target, num_classes: int, ignore_index: int | None):
     return pred, target, valid
 
 
+def _check_num_classes(num_classes) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    check_allocation(8.0 * num_classes * num_classes, f"a confusion matrix of {num_classes} classes",
+                     "check num_classes")
+
+
 # --------------------------------------------------------------------------- confusion matrix
 def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 255) -> torch.Tensor:
     """The (num_classes, num_classes) int64 confusion matrix M[true, predicted] of one batch.
 
     One ``bincount`` over ``true * C + predicted`` instead of a loop over classes.
     """
+    _check_num_classes(num_classes)
     pred, target, valid = _check_pair(pred, target, num_classes, ignore_index)
     size = num_classes * num_classes
     # Ignored pixels go to one extra bin, dropped afterwards (cheaper than boolean indexing).
@@ -101,7 +121,16 @@ def metrics_from_confusion(matrix) -> dict:
     ``precision`` = TP / (TP + FP). Scalars: ``pixel_accuracy``, ``mean_accuracy``, ``miou``,
     ``fwiou`` (IoU weighted by each class's share of target pixels), ``mdice``.
     """
-    m = torch.as_tensor(matrix).detach().cpu().double().numpy()
+    m = torch.as_tensor(np.asarray(matrix) if not isinstance(matrix, torch.Tensor) else matrix)
+    m = m.detach().cpu().double().numpy()
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
+        raise ValueError(f"a confusion matrix is square (C, C), got shape {m.shape}")
+    if not np.isfinite(m).all() or (m < 0).any():
+        raise ValueError(
+            "a confusion matrix holds pixel counts: non-negative and finite; got "
+            f"{'negative' if (m[np.isfinite(m)] < 0).any() else 'NaN or infinite'} entries. Build it with "
+            "confusion_matrix or ConfusionMatrix.update"
+        )
     tp = np.diag(m)
     true_count = m.sum(1)  # TP + FN
     pred_count = m.sum(0)  # TP + FP
@@ -136,8 +165,7 @@ class ConfusionMatrix:
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = 255):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        _check_num_classes(num_classes)
         if ignore_index is not None and 0 <= ignore_index < num_classes:
             raise ValueError(
                 f"ignore_index={ignore_index} is a real class (0..{num_classes - 1}); use a value "
@@ -198,8 +226,9 @@ def per_image_iou(pred, target, num_classes: int, ignore_index: int | None = 255
     Averaging these rows is "per-image" mIoU; it weights a small object in one image as much as
     the whole dataset's pixels of that class, so it differs from the dataset-level mIoU.
     """
-    pred = _labels_from(torch.as_tensor(pred), num_classes)
+    _check_num_classes(num_classes)
     target = torch.as_tensor(target)
+    pred = _labels_from(torch.as_tensor(pred), num_classes, 3)
     if pred.dim() != 3 or pred.shape != target.shape:
         raise ValueError(
             f"per_image_iou wants a batch (N, H, W) of predictions and targets of equal shape, got "
@@ -279,21 +308,36 @@ def panoptic_quality(
     Returns ``pq``, ``sq``, ``rq`` (means over the categories that occur), and per-category
     arrays ``pq_per_class`` etc. plus ``tp``/``fp``/``fn`` counts, indexed by category id.
     """
+    _check_divisor(label_divisor, void_label)
     if isinstance(preds, (np.ndarray, torch.Tensor)) and preds.ndim == 2:  # one image
         preds, targets = [preds], [targets]
         crowd_targets = None if crowd_targets is None else [crowd_targets]
-    preds = [_as_panoptic(p, "prediction") for p in preds]
-    targets = [_as_panoptic(t, "target") for t in targets]
+    preds = [_as_panoptic(p, "prediction", label_divisor, void_label) for p in preds]
+    targets = [_as_panoptic(t, "target", label_divisor, void_label) for t in targets]
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} predictions but {len(targets)} targets")
+    if not preds:
+        raise ValueError("panoptic_quality needs at least one (prediction, target) pair, got empty lists")
     crowds = [{int(i) for i in c} for c in crowd_targets] if crowd_targets is not None else [set()] * len(preds)
     if len(crowds) != len(preds):
         raise ValueError(f"crowd_targets lists {len(crowds)} images for {len(preds)} images")
 
-    largest = max(int(np.max(m, initial=0)) for m in preds + targets) // label_divisor
+    largest_id = max(int(np.max(m, initial=0)) for m in preds + targets)
+    largest = largest_id // label_divisor
+    if num_categories is not None:
+        if isinstance(num_categories, bool) or not isinstance(num_categories, int) or num_categories < 1:
+            raise ValueError(f"num_categories must be a positive int, got {num_categories!r}")
+    elif largest >= MAX_CATEGORIES:
+        raise ValueError(
+            f"a segment has category {largest} (id {largest_id} // label_divisor {label_divisor}); the per-category "
+            f"results would hold {largest + 1} entries. Check label_divisor (ids are category * label_divisor + "
+            f"instance), or pass num_categories if that many categories are meant"
+        )
     categories = num_categories if num_categories is not None else largest + 1
     if largest >= categories:
         raise ValueError(f"a segment has category {largest} but num_categories={categories}")
+    check_allocation(4 * 8.0 * categories, f"per-category results for {categories} categories",
+                     "check label_divisor and num_categories")
     tp = np.zeros(categories, np.int64)
     fp = np.zeros(categories, np.int64)
     fn = np.zeros(categories, np.int64)
@@ -308,9 +352,10 @@ def panoptic_quality(
         # Each map's values are renumbered 0..n-1, so a (true, predicted) pair is one small int.
         g_values, g_index = np.unique(target.ravel(), return_inverse=True)
         p_values, p_index = np.unique(pred.ravel(), return_inverse=True)
-        counts = np.bincount(g_index.ravel() * len(p_values) + p_index.ravel())
-        pairs = np.flatnonzero(counts)
-        overlap = {(int(g_values[c // len(p_values)]), int(p_values[c % len(p_values)])): int(counts[c]) for c in pairs}
+        # np.unique, not bincount: memory grows with the pixels, not with (segments in target) x (in prediction).
+        pairs, counts = np.unique(g_index.ravel() * len(p_values) + p_index.ravel(), return_counts=True)
+        overlap = {(int(g_values[c // len(p_values)]), int(p_values[c % len(p_values)])): int(n)
+                   for c, n in zip(pairs.tolist(), counts.tolist())}
         gt_area = dict(zip(gt_ids.tolist(), gt_areas.tolist()))
         pr_area = dict(zip(pr_ids.tolist(), pr_areas.tolist()))
         matched_gt, matched_pr = set(), set()
@@ -355,20 +400,44 @@ def to_panoptic(semantic, instances, *, ignore_index: int = 255, label_divisor: 
     """A panoptic map for ``panoptic_quality`` from a semantic map (H, W) and an instance map
     (H, W) (0 for stuff, 1..K for things): ``category * label_divisor + instance``, with
     ``void_label`` where the semantic map holds ``ignore_index``."""
-    semantic = np.asarray(semantic).astype(np.int64)
-    instances = np.asarray(instances).astype(np.int64)
-    if semantic.shape != instances.shape or semantic.ndim != 2:
+    _check_divisor(label_divisor, void_label)
+    semantic = _as_panoptic(semantic, "semantic map")
+    instances = _as_panoptic(instances, "instance map")
+    if semantic.shape != instances.shape:
         raise ValueError(f"semantic and instance maps must be (H, W) of equal shape, got {semantic.shape} and {instances.shape}")
+    if semantic.size and ((semantic < 0).any() or (instances < 0).any()):
+        raise ValueError("semantic categories and instance ids must be non-negative (void: ignore_index)")
     if instances.max(initial=0) >= label_divisor:
         raise ValueError(f"an instance id ({instances.max()}) reaches label_divisor={label_divisor}; raise label_divisor")
     return np.where(semantic == ignore_index, void_label, semantic * label_divisor + instances)
 
 
-def _as_panoptic(panoptic, name: str) -> np.ndarray:
+MAX_CATEGORIES = 1 << 16  # without num_categories: more than any dataset has (COCO 200, ADE20K 3688)
+
+
+def _check_divisor(label_divisor, void_label) -> None:
+    if isinstance(label_divisor, bool) or not isinstance(label_divisor, (int, np.integer)) or label_divisor < 1:
+        raise ValueError(f"label_divisor must be a positive int (ids are category * label_divisor + instance), "
+                         f"got {label_divisor!r}")
+    if isinstance(void_label, bool) or not isinstance(void_label, (int, np.integer)):
+        raise ValueError(f"void_label must be an int (-1 by default), got {void_label!r}")
+
+
+def _as_panoptic(panoptic, name: str, label_divisor: int | None = None, void_label: int | None = None) -> np.ndarray:
     array = panoptic.detach().cpu().numpy() if isinstance(panoptic, torch.Tensor) else np.asarray(panoptic)
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(
             f"a panoptic {name} must be an integer map (H, W) of category * label_divisor + instance, "
             f"got shape {array.shape} and dtype {array.dtype}"
         )
-    return array.astype(np.int64)
+    if array.dtype == np.uint64 and array.size and int(array.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"a panoptic {name} holds id {int(array.max())}, too large for int64; check the map")
+    array = array.astype(np.int64)
+    if void_label is not None and array.size:
+        negative = (array < 0) & (array != void_label)
+        if negative.any():
+            raise ValueError(
+                f"a panoptic {name} holds the negative id {int(array[negative][0])}, which is not "
+                f"void_label={void_label}; ids are category * label_divisor + instance >= 0 (void pixels: void_label)"
+            )
+    return array

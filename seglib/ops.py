@@ -16,6 +16,8 @@ from typing import Sequence
 
 import torch
 
+from ._guards import check_allocation, check_number
+
 __all__ = [
     "conv2d",
     "conv_transpose2d",
@@ -48,18 +50,38 @@ def _pair(value: IntOrPair, name: str, minimum: int) -> tuple[int, int]:
     return pair
 
 
-def _batched(x: torch.Tensor, name: str = "input") -> tuple[torch.Tensor, bool]:
-    """Accept (N, C, H, W) or unbatched (C, H, W), as PyTorch does; say which it was."""
+def _tensor(x, name: str = "input") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        hint = "; convert it with torch.from_numpy(x)" if type(x).__module__ == "numpy" else ""
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}{hint}")
+    return x
+
+
+def _batched(x: torch.Tensor, name: str = "input", *, empty_ok: bool = False) -> tuple[torch.Tensor, bool]:
+    """Accept (N, C, H, W) or unbatched (C, H, W), as PyTorch does; say which it was. Unless
+    ``empty_ok``, refuse an empty height or width, as PyTorch does."""
+    _tensor(x, name)
     if x.dim() == 3:
-        return x.unsqueeze(0), True
-    if x.dim() != 4:
+        x, unbatched = x.unsqueeze(0), True
+    elif x.dim() == 4:
+        unbatched = False
+    else:
         raise ValueError(
             f"{name} must have shape (N, C, H, W) or (C, H, W), got {x.dim()} dimensions "
             f"{tuple(x.shape)}; for a single-channel image of shape (H, W) use x[None, None]"
         )
-    return x, False
+    if not empty_ok and (x.shape[-2] == 0 or x.shape[-1] == 0):
+        raise ValueError(f"{name} has an empty height or width, shape {tuple(x.shape)}; give at least one pixel "
+                         "(PyTorch refuses this too)")
+    return x, unbatched
+
+
+def _check_output(shape, like: torch.Tensor, what: str, hint: str) -> None:
+    """Refuse, before allocating, an output larger than the memory this machine has left."""
+    count = 1
+    for side in shape:
+        count *= int(side)
+    check_allocation(float(count) * like.element_size(), what, hint)
 
 
 def _check_conv_inputs(x: torch.Tensor, weight: torch.Tensor, groups: int, layout: str) -> None:
@@ -67,6 +89,9 @@ def _check_conv_inputs(x: torch.Tensor, weight: torch.Tensor, groups: int, layou
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
         got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
         raise ValueError(f"weight must be a 4-D tensor {layout}, got {got}")
+    if min(weight.shape) < 1:
+        raise ValueError(f"weight {layout} has an empty dimension, shape {tuple(weight.shape)}; every dimension "
+                         "needs at least 1 (PyTorch refuses this too)")
     if not x.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got {x.dtype}; convert with x.float()")
     if x.dtype != weight.dtype:
@@ -75,9 +100,16 @@ def _check_conv_inputs(x: torch.Tensor, weight: torch.Tensor, groups: int, layou
         raise ValueError(f"groups must be a positive int, got {groups!r}")
 
 
-def _check_bias(bias: torch.Tensor | None, out_channels: int) -> None:
-    if bias is not None and (bias.dim() != 1 or bias.shape[0] != out_channels):
+def _check_bias(bias: torch.Tensor | None, out_channels: int, like: torch.Tensor) -> None:
+    if bias is None:
+        return
+    if not isinstance(bias, torch.Tensor):
+        raise TypeError(f"bias must be a tensor of shape ({out_channels},) or None, got {type(bias).__name__}; "
+                        f"convert it with torch.tensor(bias, dtype={like.dtype})")
+    if bias.dim() != 1 or bias.shape[0] != out_channels:
         raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
+    if bias.dtype != like.dtype:
+        raise TypeError(f"bias ({bias.dtype}) must have the input's dtype ({like.dtype})")
 
 
 def _zero_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
@@ -122,7 +154,7 @@ def conv2d(
             f"input has {c_in} channels but weight expects {c_per_group} x groups={groups} = "
             f"{c_per_group * groups}: weight must be (C_out, C_in / groups, kH, kW)"
         )
-    _check_bias(bias, c_out)
+    _check_bias(bias, c_out, x)
     sh, sw = _pair(stride, "stride", 1)
     dh, dw = _pair(dilation, "dilation", 1)
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # the kernel's footprint, holes included
@@ -141,6 +173,8 @@ def conv2d(
         ph, pw = _pair(padding, "padding", 0)
         pads = (ph, ph, pw, pw)
 
+    _check_output((n, c_in, h + pads[0] + pads[1], w + pads[2] + pads[3]), x, f"the input padded by {padding!r}",
+                  "use a padding of a few pixels (about kernel_size // 2)")
     xp = _zero_pad(x, *pads)
     hp, wp = xp.shape[-2:]
     if hp < span_h or wp < span_w:
@@ -190,7 +224,7 @@ def conv_transpose2d(
         raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
     c_out = weight.shape[1] * groups
     kh, kw = weight.shape[2:]
-    _check_bias(bias, c_out)
+    _check_bias(bias, c_out, x)
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
     oph, opw = _pair(output_padding, "output_padding", 0)
@@ -212,6 +246,8 @@ def conv_transpose2d(
     # Uncropped output: every stamp fits, plus output_padding at the bottom/right.
     full_h = (h - 1) * sh + dh * (kh - 1) + 1 + oph
     full_w = (w - 1) * sw + dw * (kw - 1) + 1 + opw
+    _check_output((n, c_out, full_h, full_w), x, f"a {full_h}x{full_w} transposed-convolution output",
+                  "check stride and dilation (a few pixels each)")
     xg = x.reshape(n, groups, c_in // groups, h, w)
     wg = weight.reshape(groups, c_in // groups, c_out // groups, kh, kw)
     full = x.new_zeros(n, groups, c_out // groups, full_h, full_w)
@@ -236,14 +272,29 @@ def upsample_nearest(x: torch.Tensor, scale_factor: IntOrPair = 2) -> torch.Tens
     Equals ``F.interpolate(x, scale_factor=s, mode="nearest")`` for integer ``s``; works on any
     tensor whose last two dimensions are (H, W).
     """
+    _spatial(x)
     sh, sw = _pair(scale_factor, "scale_factor", 1)
+    _check_output((*x.shape[:-2], x.shape[-2] * sh, x.shape[-1] * sw), x, f"upsampling by {scale_factor!r}",
+                  "use a smaller scale_factor")
     return x.repeat_interleave(sh, dim=-2).repeat_interleave(sw, dim=-1)
+
+
+def _spatial(x) -> None:
+    """Any tensor whose last two dimensions are a non-empty (H, W)."""
+    _tensor(x)
+    if x.dim() < 2:
+        raise ValueError(f"input must have at least two dimensions (..., H, W), got shape {tuple(x.shape)}; "
+                         "for a row of values use x[None]")
+    if x.shape[-2] == 0 or x.shape[-1] == 0:
+        raise ValueError(f"input has an empty height or width, shape {tuple(x.shape)}; give at least one pixel")
 
 
 def bed_of_nails(x: torch.Tensor, scale_factor: IntOrPair = 2) -> torch.Tensor:
     """'Bed of nails' upsampling: each value goes to the top-left of its block, zeros elsewhere."""
+    _spatial(x)
     sh, sw = _pair(scale_factor, "scale_factor", 1)
     *lead, h, w = x.shape
+    _check_output((*lead, h * sh, w * sw), x, f"upsampling by {scale_factor!r}", "use a smaller scale_factor")
     out = x.new_zeros(*lead, h * sh, w * sw)
     out[..., ::sh, ::sw] = x
     return out
@@ -291,9 +342,12 @@ def upsample_bilinear(
         out_h, out_w = _pair(size, "size", 1)
         scale = None
     else:
-        if scale_factor <= 0:
-            raise ValueError(f"scale_factor must be positive, got {scale_factor}")
+        scale_factor = check_number(scale_factor, "scale_factor", minimum=0, strict=True)
         out_h, out_w, scale = int(h * scale_factor), int(w * scale_factor), float(scale_factor)
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"scale_factor={scale_factor} turns {h}x{w} into {out_h}x{out_w}, an empty image; use a "
+                             f"larger scale_factor, or size=... (PyTorch refuses this too)")
+    _check_output((*x.shape[:2], out_h, out_w), x, f"a {out_h}x{out_w} upsampled image", "use a smaller size")
     y0, y1, dy = _source_coords(h, out_h, scale, align_corners, x)
     x0, x1, dx = _source_coords(w, out_w, scale, align_corners, x)
     top, bottom = x.index_select(-2, y0), x.index_select(-2, y1)
@@ -337,9 +391,16 @@ def max_unpool2d(
     ph, pw = _pair(padding, "padding", 0)
     n, c, h, w = x.shape
     if output_size is not None:
-        out_h, out_w = (int(s) for s in tuple(output_size)[-2:])
+        sizes = tuple(output_size)[-2:]
+        if len(sizes) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
+            raise ValueError(f"output_size must end with two positive ints (H, W), got {output_size!r}")
+        out_h, out_w = sizes
     else:
         out_h, out_w = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"the output would be {out_h}x{out_w}: padding {(ph, pw)} is too large for the kernel; "
+                             "use the pooling's padding, or pass output_size")
+    _check_output((n, c, out_h, out_w), x, f"a {out_h}x{out_w} unpooled output", "check output_size and stride")
     if indices.numel() and int(indices.max()) >= out_h * out_w:
         raise ValueError(
             f"an index ({int(indices.max())}) falls outside the {out_h}x{out_w} output; pass the "
@@ -355,8 +416,8 @@ def pixel_shuffle(x: torch.Tensor, upscale_factor: int) -> torch.Tensor:
 
     The r² channels of a pixel become an r x r block of the output (Shi et al., 2016).
     """
-    x, unbatched = _batched(x)
-    if not isinstance(upscale_factor, int) or upscale_factor < 1:
+    x, unbatched = _batched(x, empty_ok=True)  # PyTorch shuffles an empty (H, W) too
+    if isinstance(upscale_factor, bool) or not isinstance(upscale_factor, int) or upscale_factor < 1:
         raise ValueError(f"upscale_factor must be a positive int, got {upscale_factor!r}")
     n, c, h, w = x.shape
     r = upscale_factor
@@ -376,8 +437,10 @@ def bilinear_kernel(in_channels: int, out_channels: int, kernel_size: int) -> to
     (Long et al., 2015).
     """
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("kernel_size", kernel_size)):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_allocation(4.0 * in_channels * out_channels * kernel_size**2,
+                     f"a ({in_channels}, {out_channels}, {kernel_size}, {kernel_size}) kernel", "check the sizes")
     factor = (kernel_size + 1) // 2
     center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
     taps = 1 - (torch.arange(kernel_size, dtype=torch.float32) - center).abs() / factor

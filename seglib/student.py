@@ -93,8 +93,14 @@ def write_student_version(path, out_dir) -> Path:
     """Read the solution notebook at ``path``, write its student version into ``out_dir``
     (same file name, written atomically) and return the new file's path."""
     path, out_dir = Path(path), Path(out_dir)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a notebook file in it, e.g. notebooks/09_lab_voc64.ipynb")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; give a notebook, e.g. notebooks/09_lab_voc64.ipynb")
+    blocking = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise NotADirectoryError(f"the output folder {out_dir} cannot be made: {blocking} is a file; give a folder "
+                                 "with -o (it is created if missing)")
     target = out_dir / path.name
     if target.resolve() == path.resolve():
         raise ValueError(f"the student version would overwrite the solution {path}; choose another -o folder")

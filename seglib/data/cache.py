@@ -18,23 +18,27 @@ from PIL import Image
 
 from .._files import write_atomically
 from .paths import data_root
-from .voc import load_pair, source_files
+from .voc import NUM_CLASSES, load_pair, source_files
 
 CACHE_VERSION = 1
 
 
-def resized_arrays(voc_root, ids, size: int) -> tuple[np.ndarray, np.ndarray]:
+def resized_arrays(voc_root, ids, size: int, *, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, S, S, 3) uint8 resized bilinearly with antialiasing, and class masks (N, S, S)
     uint8 resized by nearest neighbour (labels are never blended; 255 stays void), read from the
-    cache under ``data_root()/cache`` or built and stored there."""
+    cache under ``data_root()/cache`` or built and stored there. A cache file that is unreadable,
+    of the wrong shape or type, or holds labels outside the classes is rebuilt."""
+    ids = list(ids)
     path = cache_file(voc_root, ids, size)
     if path.is_file():
         try:
-            with np.load(path) as stored:
-                return stored["images"], stored["masks"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            with np.load(path, allow_pickle=False) as stored:
+                images, masks = stored["images"], stored["masks"]
+            if _well_formed(images, masks, len(ids), size, num_classes):
+                return images, masks
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # unreadable (e.g. written by a crashed older version): rebuild it
-    images, masks = _build(Path(voc_root), list(ids), size)
+    images, masks = _build(Path(voc_root), ids, size, num_classes)
     _remove_stale(path)
     write_atomically(path, lambda file: np.savez(file, images=images, masks=masks))
     return images, masks
@@ -62,11 +66,24 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value).encode()).hexdigest()
 
 
-def _build(root: Path, ids: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+def _well_formed(images, masks, n: int, size: int, num_classes: int) -> bool:
+    """Whether cached arrays have the shapes and dtype ``_build`` writes and valid labels."""
+    if images.shape != (n, size, size, 3) or masks.shape != (n, size, size):
+        return False
+    if images.dtype != np.uint8 or masks.dtype != np.uint8:
+        return False
+    counts = np.bincount(masks.reshape(-1), minlength=256)
+    return not any(count and num_classes <= value != 255 for value, count in enumerate(counts.tolist()))
+
+
+def _build(root: Path, ids: list[str], size: int, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    from .._guards import check_allocation
+
+    check_allocation(4.0 * len(ids) * size * size, f"{len(ids)} resized images of {size}x{size}", "use a smaller size")
     images = np.empty((len(ids), size, size, 3), dtype=np.uint8)
     masks = np.empty((len(ids), size, size), dtype=np.uint8)
     for i, image_id in enumerate(ids):
-        image, mask = load_pair(root, image_id)
+        image, mask = load_pair(root, image_id, num_classes)
         images[i] = np.asarray(image.resize((size, size), Image.BILINEAR))  # Pillow antialiases
         masks[i] = np.asarray(mask.resize((size, size), Image.NEAREST))
     return images, masks

@@ -33,6 +33,10 @@ class UnsafeArchiveError(ValueError):
     """An archive holds members that would land outside the target folder."""
 
 
+class ArchiveError(ValueError):
+    """A file is not a readable tar or zip archive."""
+
+
 def file_md5(path, chunk_size: int = CHUNK) -> str:
     """The MD5 hex digest of a file, read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)
@@ -103,6 +107,20 @@ def safe_extract(archive, target) -> Path:
     ``..``, links pointing outside, device files. Extracts into a temporary sibling folder, then
     moves the result into place (never overwriting an existing file)."""
     archive, target = Path(archive), Path(target).expanduser().resolve()
+    if not archive.is_file():
+        raise FileNotFoundError(f"archive {archive} does not exist (or is not a file)")
+    try:
+        _safe_extract(archive, target)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
+        reason = str(error).strip().splitlines()[0].rstrip(":") if str(error).strip() else type(error).__name__
+        raise ArchiveError(
+            f"{archive} is not a readable tar or zip archive ({reason}); nothing usable was extracted. Delete it and "
+            "download it again, from another mirror if this one keeps serving it"
+        ) from None
+    return target
+
+
+def _safe_extract(archive: Path, target: Path) -> None:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             _refuse_unsafe(archive, target, [_zip_problem(info) for info in zf.infolist()])
@@ -116,7 +134,6 @@ def safe_extract(archive, target) -> Path:
                 _extract_via_staging(functools.partial(tf.extractall, filter="data"), target)
             else:
                 _extract_via_staging(tf.extractall, target)
-    return target
 
 
 def _extract_via_staging(extract_to, target: Path) -> None:

@@ -158,6 +158,10 @@ def _open_image(path: Path, what: str, *, decode: bool = True):
             f"{what} {path} is missing although the split lists it; the dataset is incomplete: "
             "extract the VOC archive again (or delete and regenerate the synthetic set)"
         ) from None
+    except Image.DecompressionBombError as err:  # a header claiming billions of pixels
+        raise ValueError(
+            f"refusing to decode {what} {path}: {err} Replace it with the original from the VOC archive"
+        ) from None
     except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for corrupt or truncated files
         raise ValueError(
             f"cannot read {what} {path}: {err}. The file is corrupt or not an image; replace it "
@@ -206,11 +210,25 @@ def pair_paths(voc2012: Path, image_id: str) -> tuple[Path, Path]:
     return Path(image), Path(mask)
 
 
-def load_pair(voc2012: Path, image_id: str):
-    """The PIL image (RGB) and class mask of one id, checked to be readable and of equal size."""
+def load_pair(voc2012: Path, image_id: str, num_classes: int = NUM_CLASSES):
+    """The PIL image (RGB) and class mask of one id, checked to be readable, of equal size, and
+    to hold only labels 0..num_classes-1 and 255 (void)."""
     image_path, mask_path = pair_paths(voc2012, image_id)
     image = _open_image(image_path, "image").convert("RGB")
-    return image, _open_mask(mask_path, image.size)
+    mask = _open_mask(mask_path, image.size)
+    check_mask_labels(mask.histogram()[:256], num_classes, str(mask_path))
+    return image, mask
+
+
+def check_mask_labels(counts, num_classes: int, where: str) -> None:
+    """Raise naming ``where`` if a histogram ``counts`` of mask values (index = value) has pixels
+    outside 0..num_classes-1 and 255: such a label would fail much later, far from its file."""
+    bad = [value for value, count in enumerate(counts) if count and num_classes <= value != IGNORE_INDEX]
+    if bad:
+        raise ValueError(
+            f"{where} holds the label(s) {bad[:5]}, outside the {num_classes} classes (0..{num_classes - 1}) and "
+            f"void ({IGNORE_INDEX}); fix or regenerate the mask, or pass num_classes if the dataset has more classes"
+        )
 
 
 # --- Splits --------------------------------------------------------------------------------------
@@ -276,20 +294,23 @@ class VOCSegmentation(Dataset):
     the resized on-disk cache (``seglib.data.cache``) instead of decoding JPEGs each time.
     """
 
-    def __init__(self, root, split: str, transform=None, size: int | None = None, *, split_seed: int = 0):
+    def __init__(self, root, split: str, transform=None, size: int | None = None, *, split_seed: int = 0,
+                 num_classes: int = NUM_CLASSES):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= IGNORE_INDEX:
+            raise ValueError(f"num_classes must be an int in 2..{IGNORE_INDEX} (255 is void), got {num_classes!r}")
         self.root = find_voc2012(root)
         self.split = split
         self.ids = split_ids(self.root, split, seed=split_seed)
         self._check_files_exist()
         self.transform = transform
         self.size = size
-        self.classes = VOC_CLASSES
-        self.num_classes = NUM_CLASSES
+        self.classes = VOC_CLASSES if num_classes == NUM_CLASSES else tuple(f"class {i}" for i in range(num_classes))
+        self.num_classes = num_classes
         self._arrays = None
         if size is not None:
             from .cache import resized_arrays
 
-            self._arrays = resized_arrays(self.root, self.ids, size)
+            self._arrays = resized_arrays(self.root, self.ids, size, num_classes=num_classes)
 
     def _check_files_exist(self) -> None:
         absent = [p for p in source_files(self.root, self.ids) if not os.path.isfile(p)]
@@ -307,7 +328,7 @@ class VOCSegmentation(Dataset):
         if self._arrays is not None:
             image, mask = self._arrays[0][index].copy(), self._arrays[1][index].copy()
         else:
-            pil_image, pil_mask = load_pair(self.root, self.ids[index])
+            pil_image, pil_mask = load_pair(self.root, self.ids[index], self.num_classes)
             image, mask = np.asarray(pil_image), np.asarray(pil_mask)
         if self.transform is None:
             return image, mask
@@ -368,6 +389,10 @@ VOC_MIRRORS: tuple[str, ...] = (
 )
 
 
+class IncompleteDatasetError(RuntimeError):
+    """An archive was extracted but the dataset folder it should hold is incomplete."""
+
+
 def download_voc(root=None, mirrors=VOC_MIRRORS, md5: str = VOC_MD5, *, keep_archive: bool = False,
                  progress: bool = True) -> Path:
     """Download VOC 2012 trainval (~2 GB) into ``root`` (default ``data_root()``), trying each
@@ -383,9 +408,10 @@ def download_voc(root=None, mirrors=VOC_MIRRORS, md5: str = VOC_MD5, *, keep_arc
     archive = download(mirrors, root / VOC_ARCHIVE, md5, progress=progress)
     safe_extract(archive, root)
     if missing := missing_parts(voc2012):
-        raise RuntimeError(
+        raise IncompleteDatasetError(
             f"{archive} was extracted but {voc2012} lacks {', '.join(missing)}; is it the "
-            f"segmentation trainval archive ({VOC_ARCHIVE})?"
+            f"segmentation trainval archive ({VOC_ARCHIVE})? Delete {archive} and {root / 'VOCdevkit'}, then run "
+            "the download again"
         )
     if not keep_archive:
         archive.unlink()
@@ -401,10 +427,10 @@ def main(argv=None) -> None:
                      help=f"folder to hold VOCdevkit/ (default: ${DATA_ENV} or the repository's data/)")
     get.add_argument("--keep-archive", action="store_true", help="keep the .tar after extracting it")
     args = parser.parse_args(argv)
-    from .download import ChecksumError, DownloadError, UnsafeArchiveError
+    from .download import ArchiveError, ChecksumError, DownloadError, UnsafeArchiveError
 
     try:
         path = download_voc(args.root, keep_archive=args.keep_archive)
-    except (DownloadError, ChecksumError, UnsafeArchiveError, FileExistsError) as err:
-        parser.exit(1, f"error: {err}\n")
+    except (DownloadError, ChecksumError, UnsafeArchiveError, ArchiveError, IncompleteDatasetError, OSError) as err:
+        parser.exit(1, f"error: {err}\n")  # a message, not a traceback: disk full, permissions, bad archive
     print(f"PASCAL VOC 2012 is ready in {path}")

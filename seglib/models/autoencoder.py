@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import check_input
+from .blocks import check_input, check_sizes
 
 __all__ = ["ConvAutoencoder"]
 
@@ -33,6 +33,7 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        check_sizes("ConvAutoencoder", in_channels=in_channels, widths=widths)
         first, code = widths
         self.in_channels, self.decoder = in_channels, decoder
         if decoder == "interpolate":

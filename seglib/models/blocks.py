@@ -40,6 +40,27 @@ def check_input(x: torch.Tensor, *, in_channels: int | None = None, multiple: in
         )
 
 
+def check_sizes(model: str, **sizes) -> None:
+    """Raise a ``ValueError`` naming the argument unless every size is a positive int (a tuple of
+    them for widths): ``base_width=0`` or ``num_classes=0`` would build an empty model."""
+    for name, value in sizes.items():
+        values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+            raise ValueError(f"{model}: {name} must be {'positive ints' if isinstance(value, (tuple, list)) else 'a positive int'}, "
+                             f"got {value!r}")
+
+
+def check_batch_norm(x: torch.Tensor, training: bool, pixels: int, model: str) -> None:
+    """Batch norm in train mode needs more than one value per channel: refuse, with the fix, a
+    batch whose smallest normalised map (``pixels`` per image) holds a single value."""
+    if training and x.shape[0] * pixels < 2:
+        raise ValueError(
+            f"{model} in train mode cannot take a batch of {x.shape[0]} image of {x.shape[-2]}×{x.shape[-1]}: its "
+            f"smallest map holds {pixels} pixel(s), so batch norm sees one value per channel. Use batches of at least "
+            f"2 images (DataLoader(..., drop_last=True) drops a last batch of one), larger images, or model.eval()"
+        )
+
+
 class ConvBNReLU(nn.Sequential):
     """Convolution → batch norm → ReLU, with "same" padding by default (``padding=None``)."""
 

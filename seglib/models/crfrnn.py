@@ -14,7 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..crf import DEFAULTS, PermutohedralLattice, appearance_features, smoothness_filter
+from .._guards import check_number
+from ..crf import DEFAULTS, MIN_WIDTH, PermutohedralLattice, appearance_features, smoothness_filter
+from .blocks import check_sizes
 
 __all__ = ["CRFRNN", "CRFRNNSegmenter"]
 
@@ -31,6 +33,14 @@ class CRFRNN(nn.Module):
                  smoothness_weight: float = DEFAULTS["smoothness_weight"],
                  smoothness_xy: float = DEFAULTS["smoothness_xy"]):
         super().__init__()
+        check_sizes("CRFRNN", num_classes=num_classes)
+        if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
+            raise ValueError(f"CRFRNN: n_iters must be a non-negative int, got {n_iters!r}")
+        for name, value in (("appearance_xy", appearance_xy), ("appearance_rgb", appearance_rgb),
+                            ("smoothness_xy", smoothness_xy)):
+            check_number(value, name, minimum=MIN_WIDTH, hint=f"a kernel width is positive, at least {MIN_WIDTH}")
+        for name, value in (("appearance_weight", appearance_weight), ("smoothness_weight", smoothness_weight)):
+            check_number(value, name, hint="a kernel's initial weight is a finite number")
         self.num_classes, self.n_iters = num_classes, n_iters
         self.appearance_xy, self.appearance_rgb, self.smoothness_xy = appearance_xy, appearance_rgb, smoothness_xy
         self.appearance_weight = nn.Parameter(torch.full((num_classes,), float(appearance_weight)))

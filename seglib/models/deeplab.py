@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBNReLU, SeparableConv2d, check_input
+from .blocks import ConvBNReLU, SeparableConv2d, check_batch_norm, check_input, check_sizes
 
 __all__ = [
     "atrous_schedule",
@@ -67,6 +67,12 @@ class AtrousBackbone(nn.Module):
     def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 32, 48, 64),
                  output_stride: int = 8):
         super().__init__()
+        check_sizes("AtrousBackbone", in_channels=in_channels, widths=widths, output_stride=output_stride)
+        nominal = 2 ** len(widths)
+        if output_stride < 2 or output_stride & (output_stride - 1) or nominal % output_stride:
+            strides = [2**i for i in range(1, len(widths) + 1)]
+            raise ValueError(f"output_stride must be one of {strides} (a power of 2 up to the backbone's "
+                             f"{nominal}), got {output_stride}")
         self.in_channels, self.output_stride = in_channels, output_stride
         self.stem = ConvBNReLU(in_channels, widths[0], stride=2)
         schedule = atrous_schedule((2,) * (len(widths) - 1), output_stride // 2)
@@ -147,6 +153,8 @@ class _DeepLab(nn.Module):
     def _check(self, x):
         check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.multiple,
                     model=type(self).__name__)
+        check_batch_norm(x, self.training, (x.shape[-2] // self.multiple) * (x.shape[-1] // self.multiple),
+                         type(self).__name__)
 
     def _upsample(self, logits, x):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -161,6 +169,8 @@ class DeepLabV1(_DeepLab):
     def __init__(self, num_classes: int = 21, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 48, 64),
                  fc_width: int = 128, rate: int = 4):
         super().__init__()
+        check_sizes("DeepLabV1", num_classes=num_classes, in_channels=in_channels, widths=widths,
+                    fc_width=fc_width, rate=rate)
         self.in_channels, self.multiple = in_channels, 8
         layers, cin = [], in_channels
         for i, width in enumerate(widths):
@@ -187,6 +197,7 @@ class DeepLabV2(_DeepLab):
     def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
                  rates: tuple[int, ...] = (6, 12, 18, 24), output_stride: int = 8):
         super().__init__()
+        check_sizes(type(self).__name__, num_classes=num_classes)
         self.in_channels, self.multiple = in_channels, output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPPv2(self.backbone.out_channels, num_classes, rates)
@@ -205,6 +216,7 @@ class DeepLabV3(_DeepLab):
     def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
                  output_stride: int = 8, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64):
         super().__init__()
+        check_sizes(type(self).__name__, num_classes=num_classes)
         self.in_channels, self.multiple = in_channels, output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates)
@@ -224,6 +236,7 @@ class DeepLabV3Plus(_DeepLab):
                  output_stride: int = 16, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64,
                  low_channels: int = 16):
         super().__init__()
+        check_sizes(type(self).__name__, num_classes=num_classes)
         self.in_channels, self.multiple = in_channels, output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates, separable=True)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import bilinear_kernel
-from .blocks import ConvBNReLU, check_input
+from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
 
 __all__ = ["FCN", "FixedBilinearUpsample", "VGGBackbone", "VGGClassifier", "learned_upsample"]
 
@@ -134,6 +134,8 @@ class FCN(nn.Module):
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         if len(widths) != 5:
             raise ValueError(f"FCN needs five backbone stages (pool3/4/5 at strides 8/16/32), got {len(widths)}")
+        check_sizes("FCN", num_classes=num_classes, in_channels=in_channels, widths=widths, depths=depths,
+                    head_width=head_width)
         self.variant, self.num_classes, self.in_channels = variant, num_classes, in_channels
         self.backbone = VGGBackbone(in_channels, widths, depths)
         self.head = nn.Sequential(  # fc6, fc7 as convolutions
@@ -185,6 +187,7 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=self.in_channels, multiple=32, min_size=32, model=f"FCN-{self.variant}")
+        check_batch_norm(x, self.training, (x.shape[-2] // 32) * (x.shape[-1] // 32), f"FCN-{self.variant}")
         features = self.backbone(x)
         pooled = {"pool3": features[2], "pool4": features[3]}  # scores below = coarse_scores(x)
         scores = self.score_pool5(self.head(features[4]))

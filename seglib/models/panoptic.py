@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBNReLU, check_input
+from .blocks import ConvBNReLU, check_input, check_sizes
 
 __all__ = ["SemanticNet", "paste_mask_logits", "upsnet_fusion"]
 
@@ -116,6 +116,7 @@ class SemanticNet(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
+        check_sizes("SemanticNet", num_classes=num_classes, width=width)
         self.features = nn.Sequential(
             ConvBNReLU(3, width, 3, stride=2),
             ConvBNReLU(width, width),

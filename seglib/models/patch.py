@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import check_input
+from .blocks import check_input, check_sizes
 
 __all__ = [
     "PatchClassifier",
@@ -88,6 +88,10 @@ class PatchClassifier(nn.Module):
         widths = list(widths)
         if not widths:
             raise ValueError("widths must name at least one conv block, e.g. widths=(16, 32)")
+        check_sizes("PatchClassifier", in_channels=in_channels, num_classes=num_classes, patch_size=patch_size,
+                    widths=widths)
+        if hidden:
+            check_sizes("PatchClassifier", hidden=list(hidden))
         kernels = _per_block(kernel_sizes, len(widths), "kernel_sizes")
         pools = [2 if p is True else 1 if p is False or p is None else int(p)
                  for p in _per_block(pool, len(widths), "pool")]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBNReLU, check_input
+from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
 from .deeplab import AtrousBackbone
 
 __all__ = ["PyramidPooling", "PSPNet"]
@@ -45,6 +45,7 @@ class PSPNet(nn.Module):
     def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
                  bins: tuple[int, ...] = (1, 2, 3, 6), output_stride: int = 8):
         super().__init__()
+        check_sizes("PSPNet", num_classes=num_classes, bins=bins)
         self.in_channels, self.multiple = in_channels, output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.ppm = PyramidPooling(self.backbone.out_channels, bins)
@@ -53,5 +54,6 @@ class PSPNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.multiple, model="PSPNet")
+        check_batch_norm(x, self.training, 1, "PSPNet")  # the 1×1 pyramid bin is normalised too
         logits = self.head(self.ppm(self.backbone(x)[1]))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)

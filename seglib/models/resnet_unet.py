@@ -19,6 +19,7 @@ weights. ``weights_source`` says which happened.
 """
 from __future__ import annotations
 
+import http.client
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ import torchvision
 from torch import nn
 
 from ..data.paths import display_path
-from .blocks import ConvBNReLU, check_input
+from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
 
 __all__ = ["ResNet18Encoder", "ResNetUNet", "cached_weights_path"]
 
@@ -51,7 +52,13 @@ def _resnet18(pretrained) -> tuple[nn.Module, str]:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model, f"ImageNet weights from the cache ({path.name})"
     if pretrained is True:  # explicit: download if needed
-        model.load_state_dict(weights.get_state_dict(progress=True))
+        try:
+            model.load_state_dict(weights.get_state_dict(progress=True))
+        except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, refused connections
+            raise ConnectionError(
+                f"could not download the ResNet-18 ImageNet weights ({error}); offline? Use pretrained='auto' (only "
+                f"cached weights) or pretrained=False, or put the file at {display_path(path)} (from {weights.url})"
+            ) from None
         return model, f"ImageNet weights ({path.name})"
     if pretrained == "auto":
         return model, f"training from scratch: no cached ImageNet weights at {display_path(path)}"
@@ -121,6 +128,7 @@ class ResNetUNet(nn.Module):
         super().__init__()
         if len(decoder_channels) != 5:
             raise ValueError(f"give five decoder_channels (strides 16, 8, 4, 2, 1), got {len(decoder_channels)}")
+        check_sizes("ResNetUNet", num_classes=num_classes, decoder_channels=decoder_channels)
         self.encoder = ResNet18Encoder(features, pretrained)
         self.weights_source = self.encoder.weights_source
         skips = list(reversed(ResNet18Encoder.channels[:-1])) + [0]
@@ -130,6 +138,7 @@ class ResNetUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=3, multiple=32, min_size=32, model="ResNetUNet")
+        check_batch_norm(x, self.training, (x.shape[-2] // 32) * (x.shape[-1] // 32), "ResNetUNet")
         features = self.encoder(x)
         x = features.pop()
         for block in self.decoder:

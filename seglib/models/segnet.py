@@ -15,7 +15,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, check_input
+from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
 
 __all__ = ["SegNet"]
 
@@ -36,6 +36,7 @@ class SegNet(nn.Module):
         super().__init__()
         if convs_per_stage < 1:
             raise ValueError(f"convs_per_stage must be at least 1, got {convs_per_stage}")
+        check_sizes("SegNet", num_classes=num_classes, in_channels=in_channels, widths=widths)
         self.in_channels, self.num_classes = in_channels, num_classes
         self.multiple = 2 ** len(widths)
         self.encoders = nn.ModuleList()
@@ -53,6 +54,7 @@ class SegNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=self.in_channels, multiple=self.multiple, model="SegNet")
+        check_batch_norm(x, self.training, (x.shape[-2] * x.shape[-1]) // (self.multiple // 2) ** 2, "SegNet")
         indices, sizes = [], []
         for encoder in self.encoders:
             x = encoder(x)

@@ -26,7 +26,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .blocks import SqueezeExcitation, check_input
+from .blocks import SqueezeExcitation, check_batch_norm, check_input, check_sizes
 
 __all__ = ["DoubleConv", "UNet", "center_crop"]
 
@@ -88,6 +88,8 @@ class UNet(nn.Module):
             raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {upsampling!r}")
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
+        check_sizes("UNet", num_classes=num_classes, in_channels=in_channels, depth=depth, base_width=base_width,
+                    se_reduction=se_reduction)
         self.num_classes, self.in_channels, self.depth, self.padding = num_classes, in_channels, depth, padding
         pad = 1 if padding == "same" else 0
         widths = [base_width * 2**i for i in range(depth + 1)]
@@ -143,6 +145,9 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
+        if self.padding == "same":
+            step = 2**self.depth
+            check_batch_norm(x, self.training, (x.shape[-2] // step) * (x.shape[-1] // step), "UNet")
         skips = []
         for i, down in enumerate(self.downs):
             x = down(x if i == 0 else self.pool(x))

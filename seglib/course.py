@@ -1,0 +1,572 @@
+"""Course checkpoints: the models whose lesson needs convergence (DESIGN.md, "Course checkpoints").
+
+A notebook cannot train FCN-8s or U-Net to convergence in its two minutes on a laptop CPU, and
+a model near the trivial answer teaches nothing. Each such model has a **recipe** here: what to
+build, on which data, for how many epochs, with which optimiser and schedule. One tool,
+``python tools/train_course_models.py``, runs the recipes with ``seglib.train.fit`` and writes
+``checkpoints/course/NAME.pt``: float16 weights of seed 0, plus the history, results, settings,
+device and wall time of every seed, and a fingerprint of the model's definition. Notebooks
+call :func:`load` and evaluate the model live; ``RETRAIN = True`` in a notebook calls
+:func:`train_recipe` with the same code instead. ``tests/test_course.py`` loads every checkpoint
+strictly and reproduces its stored val mIoU.
+
+Checkpoints are trained and scored on the synthetic stand-in (``DATASET``), the data every
+student and CI has; with real VOC, retrain them (the tool's ``--dataset voc``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from . import data, get_device, seed_everything, train
+from ._files import write_atomically
+
+__all__ = ["RECIPES", "Recipe", "CHECKPOINT_DIR", "StaleCheckpoint", "load", "record", "train_recipe", "make_checkpoint",
+           "task_loaders", "build", "evaluate", "fingerprint", "spread", "distinguishable", "compare", "table",
+           "retrained_dir"]
+
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "course"
+COMMAND = "python tools/train_course_models.py"
+DATASET = "synthetic"
+IMAGE_SIZE = 64
+
+
+class StaleCheckpoint(RuntimeError):
+    """A checkpoint that no longer matches its recipe or model definition."""
+
+
+# --- Recipes -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one course model is made: ``build()`` returns the untrained model; it trains on
+    ``task`` for ``epochs`` with AdamW (``lr``, ``weight_decay``) and a cosine schedule, starting
+    from the weights of recipe ``init`` (same seed) when given, copied by ``transfer``."""
+
+    name: str
+    notebook: str
+    title: str
+    task: str
+    build: Callable[[], nn.Module] = field(repr=False, compare=False)
+    epochs: int = 40
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    train_images: int | None = None
+    init: str | None = None
+    seeds: tuple[int, ...] = (0, 1)
+    note: str = ""
+
+    def settings(self) -> dict:
+        """What the checkpoint records and compares: every field but ``build``."""
+        settings = {k: v for k, v in asdict(self).items() if k != "build"}
+        settings["seeds"] = list(self.seeds)
+        return settings
+
+
+def _fcn_classifier():
+    from .models.fcn import VGGClassifier
+    return VGGClassifier(num_classes=21, patch_size=32)
+
+
+def _fcn(variant: str):
+    from .models.fcn import FCN
+    return lambda: FCN(21, variant, head_kernel=1)  # fc6 covers the classifier's 1×1 pool5 map
+
+
+def _segnet():
+    from .models.segnet import SegNet
+    return SegNet(num_classes=21, widths=(16, 32, 64), convs_per_stage=2)
+
+
+def _unet(num_classes: int = 21):
+    from .models.unet import UNet
+    return lambda: UNet(num_classes, 3, depth=3, base_width=16, se=True)
+
+
+def _smp_unet():
+    import segmentation_models_pytorch as smp
+    return smp.Unet(encoder_name="tu-mobilenetv3_small_100", encoder_weights=None, in_channels=3, classes=21,
+                    decoder_attention_type="scse", decoder_channels=(128, 64, 32, 16, 16))
+
+
+def _membrane_unet():
+    from .models.unet import UNet
+    return UNet(num_classes=2, in_channels=1, depth=2, base_width=16, padding="valid")
+
+
+def _membrane_patch_classifier():
+    from .models.patch import PatchClassifier
+    return PatchClassifier(in_channels=1, num_classes=2, patch_size=MEMBRANE_PATCH, widths=(8, 16, 16),
+                           kernel_sizes=(5, 5, 3), pool=True, hidden=(32,))  # notebook 03's net
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    # notebook 04: FCN starts from a classifier, as the paper starts from VGG16
+    Recipe("fcn_classifier", "04", "VGG classifier (32×32 crops)", "voc64-crops", _fcn_classifier, epochs=24,
+           note="classifies the centre pixel of 32×32 crops; the FCNs start from its weights"),
+    Recipe("fcn32s", "04", "FCN-32s", "voc64", _fcn("32s"), epochs=50, init="fcn_classifier"),
+    Recipe("fcn16s", "04", "FCN-16s", "voc64", _fcn("16s"), epochs=50, init="fcn_classifier"),
+    Recipe("fcn8s", "04", "FCN-8s", "voc64", _fcn("8s"), epochs=50, init="fcn_classifier"),
+    Recipe("fcn8s_scratch", "04", "FCN-8s from random weights", "voc64", _fcn("8s"), epochs=50,
+           note="FCN-8s without the classifier's start: what the start is worth"),
+    # notebook 05: encoder-decoders on the same data, U-Net on membranes, a transfer experiment
+    Recipe("segnet", "05", "SegNet", "voc64", _segnet, epochs=40),
+    Recipe("unet", "05", "U-Net", "voc64", _unet(), epochs=40),
+    Recipe("smp_unet", "05", "smp.Unet mobilenetv3_small scSE", "voc64", _smp_unet, epochs=40,
+           note="a small encoder: resnet18/34 would not fit the 6 MB checkpoint budget"),
+    Recipe("membrane_unet", "05", "U-Net on EM membranes", "membranes", _membrane_unet, epochs=30, lr=2e-3),
+    Recipe("membrane_patch", "05", "patch classifier on EM membranes (notebook 03's)", "membrane-patches",
+           _membrane_patch_classifier, epochs=20, batch_size=128,
+           note="Ciresan-style centre-pixel classifier, scored on the same held-out slices as the U-Net"),
+    Recipe("scenes_unet", "05", "U-Net on stuff-and-things scenes", "scenes64", _unet(8), epochs=30, seeds=(0,),
+           note="the source of the transfer experiment: its encoder is copied, its head is not"),
+    Recipe("unet_few_transfer", "05", "U-Net, 100 images, encoder from the scenes", "voc64", _unet(), epochs=40,
+           train_images=100, init="scenes_unet"),
+    Recipe("unet_few_scratch", "05", "U-Net, 100 images, from scratch", "voc64", _unet(), epochs=40,
+           train_images=100),
+]}
+
+NUM_CLASSES = {"voc64": 21, "voc64-crops": 21, "membranes": 2, "membrane-patches": 2, "scenes64": 8}
+POINT_TASKS = ("voc64-crops", "membrane-patches")  # classifiers: one label per input
+
+
+def build(name: str) -> nn.Module:
+    """A fresh, untrained model of recipe ``name``."""
+    return _recipe(name).build()
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise KeyError(f"no course recipe {name!r}; the recipes are {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def fingerprint(model: nn.Module) -> str:
+    """A short hash of a model's definition: its module tree (``repr``) and every state-dict key
+    with its shape and dtype. Changing a layer, a width or a name changes it; training does not."""
+    shapes = [(k, tuple(v.shape), str(v.dtype)) for k, v in model.state_dict().items()]
+    return hashlib.sha256((repr(model) + repr(shapes)).encode()).hexdigest()[:16]
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+class CentreCrops(Dataset):
+    """Random ``size``×``size`` crops of (augmented) segmentation items, labelled with their centre
+    pixel's class as a (1, 1) mask, so a classifier trains with ``train.fit`` (notebook 04 §1).
+    A crop whose centre is void is drawn again (up to 20 times; then its label stays void)."""
+
+    def __init__(self, items: Dataset, size: int = 32, per_item: int = 8, fixed_seed: int | None = None):
+        self.items, self.size, self.per_item = items, size, per_item
+        self.generator = None if fixed_seed is None else torch.Generator().manual_seed(fixed_seed)
+        self.fixed = None
+        if fixed_seed is not None:  # a validation set: the same crops every time
+            self.fixed = [self._draw(i) for i in range(len(self))]
+
+    def __len__(self) -> int:
+        return len(self.items) * self.per_item
+
+    def _draw(self, index: int):
+        image, mask = self.items[index // self.per_item]
+        half = self.size // 2
+        for _ in range(20):
+            i, j = (int(v) for v in torch.randint(0, mask.shape[-1] - self.size + 1, (2,), generator=self.generator))
+            label = mask[i + half, j + half]
+            if label != 255:
+                break
+        return image[:, i:i + self.size, j:j + self.size], label.reshape(1, 1)
+
+    def __getitem__(self, index: int):
+        return self.fixed[index] if self.fixed is not None else self._draw(index)
+
+
+class PointLogits(nn.Module):
+    """A classifier's (N, C) logits as (N, C, 1, 1), the segmentation of a one-pixel "image"."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier(x)[:, :, None, None]
+
+
+class MembraneTiles(Dataset):
+    """Random input tiles of EM slices, mirrored at the border, with the labels of their valid
+    output (U-Net's training of Ronneberger et al. 2015; notebook 05 §3)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, tile: int, out: int, per_epoch: int):
+        self.margin = (tile - out) // 2
+        self.padded = F.pad(images, (self.margin,) * 4, mode="reflect")
+        self.labels, self.tile, self.out, self.per_epoch = labels, tile, out, per_epoch
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def __getitem__(self, index: int):
+        k = int(torch.randint(len(self.labels), ()))
+        i, j = (int(v) for v in torch.randint(0, self.labels.shape[-1] - self.out + 1, (2,)))
+        tile = self.padded[k, :, i:i + self.tile, j:j + self.tile]
+        label = self.labels[k, i:i + self.out, j:j + self.out]
+        if torch.rand(()) < 0.5:
+            tile, label = tile.flip(-1), label.flip(-1)
+        return tile, label
+
+
+MEMBRANE_TILE, MEMBRANE_TEST_SLICES, MEMBRANE_PATCH = 132, 5, 44
+
+
+class MembranePatches(Dataset):
+    """``MEMBRANE_PATCH``-sided windows of EM slices (mirrored at the border) labelled by their
+    centre pixel, for the patch classifier of Ciresan et al. 2012 (notebook 03). Training draws
+    half membrane and half cell centres at random; ``fixed_seed`` draws one fixed set of
+    uniformly placed centres instead (a validation set)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, per_epoch: int, fixed_seed: int | None = None):
+        from .models.patch import pad_for_windows
+        self.padded = pad_for_windows(images, MEMBRANE_PATCH)
+        self.labels, self.per_epoch = labels, per_epoch
+        self.by_class = [torch.nonzero(labels == c) for c in (0, 1)]
+        self.fixed = None
+        if fixed_seed is not None:
+            g = torch.Generator().manual_seed(fixed_seed)
+            n, h, w = labels.shape
+            self.fixed = torch.stack([torch.randint(n, (per_epoch,), generator=g),
+                                      torch.randint(h, (per_epoch,), generator=g),
+                                      torch.randint(w, (per_epoch,), generator=g)], 1)
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def __getitem__(self, index: int):
+        if self.fixed is not None:
+            k, i, j = self.fixed[index].tolist()
+        else:
+            pool = self.by_class[index % 2]
+            k, i, j = pool[int(torch.randint(len(pool), ()))].tolist()
+        patch = self.padded[k, :, i:i + MEMBRANE_PATCH, j:j + MEMBRANE_PATCH]
+        return patch, self.labels[k, i, j].reshape(1, 1)
+
+
+def membrane_data(dataset: str | None = DATASET):
+    """The EM stack as float slices (N, 1, H, W) in [0, 1] and membrane labels (N, H, W)
+    (1 = membrane), split into training slices and the last ``MEMBRANE_TEST_SLICES`` held out."""
+    root = data.em_root(dataset)
+    images, labels = data.read_isbi(root.path, "train")
+    x = torch.from_numpy(images).float()[:, None] / 255
+    y = torch.from_numpy(labels == 0).long()
+    n = MEMBRANE_TEST_SLICES
+    return root, (x[:-n], y[:-n]), (x[-n:], y[-n:])
+
+
+def membrane_margin(depth: int = 2) -> int:
+    from .models.unet import UNet
+    return (MEMBRANE_TILE - UNet.output_size(MEMBRANE_TILE, depth=depth)) // 2
+
+
+def _scene_tensors(split: str, size: int):
+    scenes = data.PanopticScenes(data.synthetic_panoptic(400, seed=0), split)
+    items = [scenes[i] for i in range(len(scenes))]
+    images = torch.as_tensor(np.stack([item["image"] for item in items])).permute(0, 3, 1, 2).float() / 255
+    labels = torch.as_tensor(np.stack([item["semantic"] for item in items])).long()
+    images = F.interpolate(images, size=(size, size), mode="area")
+    labels = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+    mean = torch.tensor(data.IMAGENET_MEAN)[:, None, None]
+    std = torch.tensor(data.IMAGENET_STD)[:, None, None]
+    return (images - mean) / std, labels
+
+
+class _ReseededEachCall:
+    """A ``SegTransform`` whose every call draws its seed from PyTorch's generator. ``fit`` seeds
+    that generator at the start of each epoch, so a run resumed from a checkpoint sees exactly
+    the augmentations the uninterrupted run saw (Albumentations' own generator would carry
+    state across epochs that a checkpoint does not hold)."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, **arrays):
+        self.transform.compose.set_random_seed(int(torch.randint(2**31 - 1, ())))
+        return self.transform(**arrays)
+
+
+class _Flipped(Dataset):
+    """A tensor dataset whose items are mirrored left-right half of the time (torch's RNG)."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        if torch.rand(()) < 0.5:
+            return self.images[i].flip(-1), self.labels[i].flip(-1)
+        return self.images[i], self.labels[i]
+
+
+def task_loaders(task: str, *, batch_size: int = 16, train_images: int | None = None,
+                 dataset: str | None = DATASET, image_size: int = IMAGE_SIZE) -> tuple[DataLoader, DataLoader]:
+    """The (train, val) loaders of a course task:
+
+    * ``voc64``: the course split of the VOC-format dataset at ``image_size``, training images
+      augmented by ``data.train_transform``, validation by ``data.eval_transform``;
+    * ``voc64-crops``: 32×32 crops of those images labelled by their centre pixel (8 per image);
+    * ``membranes``: random 132×132 tiles of the EM training slices; validation on the held-out
+      slices, mirrored by the U-Net's margin (overlap-tile with one tile);
+    * ``scenes64``: notebook 07's stuff-and-things scenes at 64×64, mirrored half of the time.
+    """
+    if task in ("voc64", "voc64-crops"):
+        root = data.voc_root(dataset).path
+        augment = _ReseededEachCall(data.train_transform(image_size))
+        train_set = data.VOCSegmentation(root, "train", transform=augment, size=image_size)
+        val_set = data.VOCSegmentation(root, "val", transform=data.eval_transform(image_size), size=image_size)
+        if train_images is not None:
+            train_set = Subset(train_set, range(min(train_images, len(train_set))))
+        if task == "voc64-crops":
+            train_set, val_set = CentreCrops(train_set), CentreCrops(val_set, per_item=4, fixed_seed=0)
+        return (DataLoader(train_set, batch_size=batch_size, shuffle=True),
+                DataLoader(val_set, batch_size=128))
+    if task == "membranes":
+        _, (train_x, train_y), (test_x, test_y) = membrane_data(dataset)
+        margin = membrane_margin()
+        tiles = MembraneTiles(train_x, train_y, MEMBRANE_TILE, MEMBRANE_TILE - 2 * margin, per_epoch=160)
+        val = TensorDataset(F.pad(test_x, (margin,) * 4, mode="reflect"), test_y)
+        return DataLoader(tiles, batch_size=8), DataLoader(val, batch_size=1)
+    if task == "membrane-patches":
+        _, (train_x, train_y), (test_x, test_y) = membrane_data(dataset)
+        return (DataLoader(MembranePatches(train_x, train_y, per_epoch=8000), batch_size=batch_size),
+                DataLoader(MembranePatches(test_x, test_y, per_epoch=4000, fixed_seed=0), batch_size=1000))
+    if task == "scenes64":
+        train_set = _Flipped(*_scene_tensors("train", image_size))
+        return (DataLoader(train_set, batch_size=batch_size, shuffle=True),
+                DataLoader(TensorDataset(*_scene_tensors("val", image_size)), batch_size=128))
+    raise KeyError(f"unknown course task {task!r}; the tasks are {', '.join(NUM_CLASSES)}")
+
+
+# --- Training ------------------------------------------------------------------------------------
+
+def _work_dir() -> Path:
+    return data.data_root() / "course_runs"
+
+
+def retrained_dir() -> Path:
+    """Where a notebook with ``RETRAIN = True`` writes its own checkpoints (under ``data/``)."""
+    return data.data_root() / "course_retrained"
+
+
+def _rounded(model: nn.Module) -> dict:
+    """The state dict as float16, the precision a checkpoint stores."""
+    return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in model.state_dict().items()}
+
+
+def _load_rounded(model: nn.Module, state: dict) -> nn.Module:
+    reference = model.state_dict()
+    model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()}, strict=True)
+    return model
+
+
+def _initial_weights(recipe: Recipe, model: nn.Module, seed: int, dataset: str | None, device, progress: bool):
+    """Start ``model`` from recipe ``init``'s seed-``seed`` weights (training them if needed)."""
+    if recipe.init is None:
+        return model
+    source = _recipe(recipe.init)
+    run = _seed_run(source, seed, dataset=dataset, device=device, progress=progress)
+    trained = _load_rounded(source.build(), run["state_dict"])
+    if recipe.init == "fcn_classifier":
+        from .models.fcn import FCN
+        model.load_state_dict(FCN.from_classifier(trained, model.variant).state_dict())
+    else:  # an encoder: copy every weight whose name and shape match, except the class scorer
+        own = model.state_dict()
+        copied = {k: v for k, v in trained.state_dict().items()
+                  if k.startswith("downs.") and k in own and own[k].shape == v.shape}
+        model.load_state_dict(copied, strict=False)
+    return model
+
+
+def forget_runs(name: str, dataset: str | None = DATASET) -> None:
+    """Delete the finished and partial runs of recipe ``name`` kept in ``data/course_runs``."""
+    for path in (_work_dir() / (dataset or "auto")).glob(f"{_recipe(name).name}-seed*.pt"):
+        path.unlink()
+
+
+def train_recipe(name: str, seed: int = 0, *, dataset: str | None = DATASET, device=None, progress: bool = True,
+                 checkpoint: str | Path | None = None) -> tuple[nn.Module, dict]:
+    """Train recipe ``name`` with ``seed`` exactly as the course tool does and return
+    ``(model, history)``. Notebooks call this when ``RETRAIN = True``; ``checkpoint`` makes it
+    resumable epoch by epoch (``fit``'s checkpoint)."""
+    recipe = _recipe(name)
+    seed_everything(seed)
+    model = recipe.build()
+    model = _initial_weights(recipe, model, seed, dataset, device, progress)
+    train_loader, val_loader = task_loaders(recipe.task, batch_size=recipe.batch_size,
+                                            train_images=recipe.train_images, dataset=dataset)
+    fitted = PointLogits(model) if recipe.task in POINT_TASKS else model
+    optimizer = torch.optim.AdamW(fitted.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs)
+    history = train.fit(fitted, train_loader, val_loader, num_classes=NUM_CLASSES[recipe.task], epochs=recipe.epochs,
+                        optimizer=optimizer, scheduler=scheduler, seed=seed, device=device, progress=progress,
+                        checkpoint=checkpoint, resume=checkpoint is not None)
+    return model.cpu(), history
+
+
+def evaluate(name: str, model: nn.Module, *, dataset: str | None = DATASET, device=None) -> dict:
+    """``train.evaluate`` of ``model`` on recipe ``name``'s validation data."""
+    recipe = _recipe(name)
+    _, val_loader = task_loaders(recipe.task, dataset=dataset)
+    fitted = PointLogits(model) if recipe.task in POINT_TASKS else model
+    return train.evaluate(fitted, val_loader, NUM_CLASSES[recipe.task], device=device)
+
+
+def _summary(results: dict) -> dict:
+    keep = ("miou", "pixel_accuracy", "mean_accuracy")
+    summary = {k: float(results[k]) for k in keep}
+    summary["iou"] = [None if np.isnan(v) else float(v) for v in np.asarray(results["iou"])]
+    return summary
+
+
+def _seed_run(recipe: Recipe, seed: int, *, dataset: str | None, device, progress: bool) -> dict:
+    """One seed of a recipe, trained once and kept in ``data/course_runs`` (resumable)."""
+    folder = _work_dir() / (dataset or "auto")
+    done = folder / f"{recipe.name}-seed{seed}.pt"
+    if done.exists():
+        run = torch.load(done, map_location="cpu", weights_only=True)
+        if run["settings"] == recipe.settings() and run["fingerprint"] == fingerprint(recipe.build()):
+            return run
+    device = get_device(device)
+    began = time.perf_counter()
+    model, history = train_recipe(recipe.name, seed, dataset=dataset, device=device, progress=progress,
+                                  checkpoint=folder / f"{recipe.name}-seed{seed}.partial.pt")
+    state = _rounded(model)
+    results = evaluate(recipe.name, _load_rounded(recipe.build(), state), dataset=dataset, device=device)
+    history = {key: [float(v) for v in values] for key, values in history.items()}  # plain floats load safely
+    run = {"seed": seed, "state_dict": state, "history": history, "val": _summary(results),
+           "settings": recipe.settings(), "fingerprint": fingerprint(model), "device": str(device),
+           "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+           "threads": torch.get_num_threads(), "seconds": round(sum(history["seconds"]), 1),
+           "torch": str(torch.__version__)}
+    write_atomically(done, lambda file: torch.save(run, file))
+    (folder / f"{recipe.name}-seed{seed}.partial.pt").unlink(missing_ok=True)
+    return run
+
+
+def make_checkpoint(name: str, *, dataset: str | None = DATASET, device=None, progress: bool = True,
+                    out_dir: Path = CHECKPOINT_DIR) -> Path:
+    """Train every seed of recipe ``name`` (reusing finished seeds) and write its checkpoint:
+    seed 0's float16 weights and every seed's history and validation results."""
+    recipe = _recipe(name)
+    runs = [_seed_run(recipe, seed, dataset=dataset, device=device, progress=progress) for seed in recipe.seeds]
+    description = data.voc_root(dataset).description if recipe.task.startswith("voc") else recipe.task
+    meta = {"name": name, "title": recipe.title, "notebook": recipe.notebook, "settings": recipe.settings(),
+            "fingerprint": runs[0]["fingerprint"], "dataset": dataset, "data": description,
+            "command": f"{COMMAND} --only {name}",
+            "runs": [{k: v for k, v in run.items() if k != "state_dict"} for run in runs]}
+    path = Path(out_dir) / f"{name}.pt"
+    write_atomically(path, lambda file: torch.save({"state_dict": runs[0]["state_dict"], "meta": meta}, file))
+    return path
+
+
+# --- Loading -------------------------------------------------------------------------------------
+
+def _checkpoint_path(name: str, folder: Path | None = None) -> Path:
+    _recipe(name)
+    return Path(folder or CHECKPOINT_DIR) / f"{name}.pt"
+
+
+def record(name: str, folder: Path | None = None) -> dict:
+    """The ``meta`` of recipe ``name``'s checkpoint: settings, fingerprint, and ``runs`` (one per
+    seed: ``history``, ``val`` results, ``seconds``, ``device``)."""
+    path = _checkpoint_path(name, folder)
+    if not path.is_file():
+        raise FileNotFoundError(f"no course checkpoint {path}; make it with `{COMMAND} --only {name}`")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["meta"]
+    except Exception as error:  # a truncated or foreign file
+        raise StaleCheckpoint(f"{path} cannot be read ({error}); regenerate it with `{COMMAND} --only {name} --force`") from error
+
+
+def load(name: str, folder: Path | None = None) -> nn.Module:
+    """Recipe ``name``'s model with its seed-0 course weights (float32, eval mode), loaded with
+    ``weights_only=True`` and ``strict=True``. Raises ``StaleCheckpoint``, naming the command
+    that regenerates it, when the recipe or the model's definition changed since it was made."""
+    recipe = _recipe(name)
+    path = _checkpoint_path(name, folder)
+    meta = record(name, folder)
+    model = recipe.build()
+    fix = f"regenerate it with `{COMMAND} --only {name} --force`"
+    if meta["fingerprint"] != fingerprint(model):
+        raise StaleCheckpoint(f"{path} was made for another definition of {recipe.title} "
+                              f"(fingerprint {meta['fingerprint']}, now {fingerprint(model)}); {fix}")
+    if meta["settings"] != recipe.settings():
+        changed = sorted(k for k in recipe.settings() if meta["settings"].get(k) != recipe.settings()[k])
+        raise StaleCheckpoint(f"{path} was trained with other settings ({', '.join(changed)} changed); {fix}")
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    return _load_rounded(model, state).eval()
+
+
+def spread(name: str, key: str = "miou", folder: Path | None = None) -> tuple[float, float, list[float]]:
+    """(mean, half the range, values) of a validation result over the checkpoint's seeds."""
+    values = [run["val"][key] for run in record(name, folder)["runs"]]
+    return float(np.mean(values)), (max(values) - min(values)) / 2, values
+
+
+def distinguishable(better: str, worse: str, key: str = "miou", folder: Path | None = None) -> bool:
+    """True when every seed of ``better`` beats every seed of ``worse`` (the gap is outside the spread)."""
+    return min(spread(better, key, folder)[2]) > max(spread(worse, key, folder)[2])
+
+
+def summary_json(name: str) -> str:
+    """The settings and per-seed results of a checkpoint as indented JSON (for the tool's log)."""
+    meta = record(name)
+    return json.dumps({"settings": meta["settings"], "val": [run["val"]["miou"] for run in meta["runs"]],
+                       "seconds": [run["seconds"] for run in meta["runs"]]}, indent=1)
+
+
+# --- Comparing checkpointed models in a notebook ---------------------------------------------------
+
+def compare(names, *, device=None, dataset: str | None = DATASET, folder: Path | None = None) -> dict[str, dict]:
+    """Load each checkpoint, evaluate it live on its validation data and return
+    ``{name: row}``: ``model``, ``title``, ``results`` (live, seed 0), ``miou`` (live),
+    ``seeds`` (stored val mIoU of every seed), ``spread`` (half their range), ``parameters``
+    and ``seconds`` (stored mean training seconds per epoch, with ``device``). ``folder``
+    reads checkpoints from elsewhere than ``CHECKPOINT_DIR`` (e.g. a notebook's retrained ones)."""
+    from .analysis import count_params
+
+    rows = {}
+    for name in names:
+        model = load(name, folder)
+        results = evaluate(name, model, dataset=dataset, device=device)
+        meta = record(name, folder)
+        runs = meta["runs"]
+        rows[name] = {
+            "model": model, "title": meta["title"], "results": results, "miou": float(results["miou"]),
+            "seeds": [run["val"]["miou"] for run in runs], "spread": spread(name, folder=folder)[1],
+            "parameters": count_params(model),
+            "seconds": float(np.mean(runs[0]["history"]["train_seconds"])), "device": runs[0]["device"],
+            "epochs": meta["settings"]["epochs"], "history": runs[0]["history"],
+        }
+    return rows
+
+
+def table(rows: dict[str, dict], baseline: float | None = None) -> str:
+    """``compare``'s rows as text: live val mIoU and pixel accuracy of seed 0, the stored mIoU
+    of every seed and half their range, parameters, and the trivial ``baseline`` line."""
+    width = max(28, *(len(r["title"]) for r in rows.values()))
+    lines = [f"{'model':{width}s} {'parameters':>10s} {'epochs':>6s} {'val mIoU':>8s} {'pixel acc':>9s}  seeds (± half range)"]
+    for r in rows.values():
+        seeds = " / ".join(f"{v:.3f}" for v in r["seeds"])
+        lines.append(f"{r['title']:{width}s} {r['parameters']:10,d} {r['epochs']:6d} {r['miou']:8.3f} "
+                     f"{r['results']['pixel_accuracy']:9.3f}  {seeds} (± {r['spread']:.3f})")
+    if baseline is not None:
+        lines.append(f"{'predicting background everywhere':{width}s} {'':10s} {'':6s} {baseline:8.3f}")
+    return "\n".join(lines)

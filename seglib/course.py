@@ -16,7 +16,6 @@ student and CI has; with real VOC, retrain them (the tool's ``--dataset voc``).
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from ._files import write_atomically
 
 __all__ = ["RECIPES", "Recipe", "CHECKPOINT_DIR", "StaleCheckpoint", "load", "record", "train_recipe", "make_checkpoint",
            "task_loaders", "build", "evaluate", "fingerprint", "spread", "distinguishable", "compare", "table",
-           "retrained_dir"]
+           "retrained_dir", "verdict"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "course"
 COMMAND = "python tools/train_course_models.py"
@@ -525,11 +524,13 @@ def distinguishable(better: str, worse: str, key: str = "miou", folder: Path | N
     return min(spread(better, key, folder)[2]) > max(spread(worse, key, folder)[2])
 
 
-def summary_json(name: str) -> str:
-    """The settings and per-seed results of a checkpoint as indented JSON (for the tool's log)."""
-    meta = record(name)
-    return json.dumps({"settings": meta["settings"], "val": [run["val"]["miou"] for run in meta["runs"]],
-                       "seconds": [run["seconds"] for run in meta["runs"]]}, indent=1)
+def verdict(better: str, worse: str, key: str = "miou", folder: Path | None = None) -> str:
+    """One line comparing two checkpoints over their seeds: the gap of the seed means and
+    whether it is "distinguishable" (every seed of ``better`` beats every seed of ``worse``)."""
+    a, b = record(better, folder), record(worse, folder)
+    gap = spread(better, key, folder)[0] - spread(worse, key, folder)[0]
+    word = "distinguishable" if distinguishable(better, worse, key, folder) else "NOT distinguishable"
+    return f"{a['title']} - {b['title']}: {gap:+.3f} {key} (means over seeds), {word} over the seeds"
 
 
 # --- Comparing checkpointed models in a notebook ---------------------------------------------------

@@ -530,7 +530,8 @@ def verdict(better: str, worse: str, key: str = "miou", folder: Path | None = No
     a, b = record(better, folder), record(worse, folder)
     gap = spread(better, key, folder)[0] - spread(worse, key, folder)[0]
     word = "distinguishable" if distinguishable(better, worse, key, folder) else "NOT distinguishable"
-    return f"{a['title']} - {b['title']}: {gap:+.3f} {key} (means over seeds), {word} over the seeds"
+    label = "mIoU" if key == "miou" else key.replace("_", " ")
+    return f"{a['title']} - {b['title']}: {gap:+.3f} {label} (means over seeds), {word} over the seeds"
 
 
 # --- Comparing checkpointed models in a notebook ---------------------------------------------------

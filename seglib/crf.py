@@ -43,11 +43,17 @@ Two ways to compute the messages:
   filtered with the **permutohedral lattice** of Adams, Baek & Davis (2010), the method of the
   densecrf code: splat each pixel onto the d+1 = 6 vertices of its enclosing simplex, blur along
   the lattice's d+1 directions with [½, 1, ½], slice back with the same barycentric weights. The
-  three steps are sparse matrices (``scipy.sparse``), built once per image. The lattice
-  approximates the Gaussian; its constant gain is divided out (``_lattice_gain``) and, what
-  makes the j ≠ i sum right, each pixel's own response through the lattice is computed exactly
-  (``PermutohedralLattice.self_weight``) and removed, so an isolated pixel sends itself
-  nothing, as in the exact path. Limited to ``MAX_PIXELS["fast"]`` (about 2 megapixels).
+  three steps are sparse matrices (``scipy.sparse``), built once per image. Each pixel's own
+  response through the lattice (0.6-1.2 of exp(0) = 1, depending on where it falls in its
+  simplex) is computed exactly (``PermutohedralLattice.self_weight``) and removed, so the sum
+  is j ≠ i as on the exact path: an isolated pixel sends itself nothing. The rest is the
+  lattice's approximation of the Gaussian, the same as densecrf's: on a dense cloud of points
+  its kernel is about 0.8 of the Gaussian at short range and 1.2 at 3σ (the constant gain is
+  divided out, ``_lattice_gain``), and where the points lie on a thin sheet of the 5-D space,
+  as a photo's do, the blur loses the mass it moves onto vertices that no pixel created.
+  Labels agree with the exact path on ≥ 99.5 % of the pixels of synthetic scenes and on
+  98.8-99.7 % of small real photos (tests/test_crf.py). Limited to ``MAX_PIXELS["fast"]``
+  (about 2 megapixels). It runs on one CPU thread, as densecrf does.
 
 Above a path's limit the call raises an error saying what to do (downscale, or the other path)
 rather than running out of memory or for hours; ``max_pixels`` raises the limit.
@@ -548,23 +554,51 @@ class PairwiseKernels:
 
     def _filter(self, name: str, q: torch.Tensor) -> torch.Tensor:
         c = q.shape[0]
+        if self.method == "fast":
+            if name == "appearance" and self.lattice is None:
+                raise ValueError("these kernels were built with appearance=False")
+            linear_map = self._lattice_map if name == "appearance" else self._blur_map
+            return _Linear.apply(q.float().reshape(c, self.h, self.w), linear_map)
         flat = q.reshape(c, self.n).T  # (N, C)
         scale = self.scale.get(name)
         scale = None if scale is None else scale.to(q.device)[:, None]
         x = flat if scale is None else flat * scale
-        if self.method == "exact":
-            out = ExactKernel([(self.features[name], 1.0)]) @ x
-        elif name == "appearance":
-            if self.lattice is None:
-                raise ValueError("these kernels were built with appearance=False")
-            out = self.lattice.filter_others(x)
-        else:
-            out = smoothness_filter(x.T.reshape(c, self.h, self.w), self.smoothness_xy).reshape(c, self.n).T
+        out = ExactKernel([(self.features[name], 1.0)]) @ x
         if self.include_self:
             out = out + x
         if scale is not None:
             out = out * scale
         return out.T.reshape(c, self.h, self.w)
+
+    def _lattice_map(self, q: torch.Tensor, transpose: bool) -> torch.Tensor:
+        """s ⊙ (L - D + [include_self] I)(s ⊙ q) for (C, H, W) q, with the lattice's L and its
+        exact diagonal D; a fixed linear map, written in place in NumPy to spare copies of the
+        (C, N) maps. Its transpose runs the blurs in the reverse order."""
+        c = q.shape[0]
+        a = q.detach().cpu().numpy().reshape(c, self.n)
+        lattice = self.lattice
+        scale = self.scale.get("appearance")
+        scale = np.ones(self.n, np.float32) if scale is None else scale.numpy()
+        x = np.multiply(a.T, scale[:, None], out=np.empty((self.n, c), np.float32))  # (N, C), contiguous
+        y = lattice.splat @ x
+        for blur in (reversed(lattice.blurs) if transpose else lattice.blurs):
+            y = blur @ y
+        y = lattice.slice @ y
+        own = lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)
+        y -= np.multiply(x, own[:, None], out=x)
+        out = np.multiply(y.T, scale[None, :], out=np.empty((c, self.n), np.float32))
+        return torch.from_numpy(out.reshape(c, self.h, self.w)).to(q.device)
+
+    def _blur_map(self, q: torch.Tensor, transpose: bool) -> torch.Tensor:
+        """s ⊙ (G - I + [include_self] I)(s ⊙ q) with the separable Gaussian blur G: symmetric."""
+        scale = self.scale.get("smoothness")
+        x = q if scale is None else q * scale.to(q.device).reshape(1, self.h, self.w)
+        taps_x = _gaussian_taps(self.smoothness_xy, self.w, 4.0)
+        taps_y = _gaussian_taps(self.smoothness_xy, self.h, 4.0)
+        out = _band_blur(_band_blur(x, taps_x, -1), taps_y, -2)
+        if not self.include_self:
+            out -= x
+        return out if scale is None else out.mul_(scale.to(q.device).reshape(1, self.h, self.w))
 
     def appearance(self, q: torch.Tensor) -> torch.Tensor:
         return self._filter("appearance", q)

@@ -9,15 +9,17 @@ Run from the repository root:
 For each size it prints the best-of-``repeats`` wall-clock time (``seglib.analysis.time_calls``,
 interleaved rounds, ``--threads`` torch threads) of
 
-- ``seglib``: ``dense_crf`` with its defaults (``crf.DEFAULTS``, symmetric normalisation, j ≠ i);
-- ``seglib, pydensecrf's choices``: ``crf.README_PARAMS`` (pydensecrf's README values) and
-  ``**crf.PYDENSECRF`` (symmetric normalisation, the pixel's own term included);
-- ``pydensecrf2``: ``DenseCRF2D`` with the same README values,
+- seglib with pydensecrf's README parameters (``crf.README_PARAMS``) and semantics
+  (``**crf.PYDENSECRF``: symmetric normalisation, the pixel's own term included), next to
+  pydensecrf2's ``DenseCRF2D`` with the same parameters;
+- seglib with its defaults (``crf.DEFAULTS``, symmetric normalisation, j ≠ i), next to
+  pydensecrf2 with the same kernel widths and weights (a narrower colour width makes a larger
+  lattice for both),
 
 the peak memory of one seglib call, measured as the growth of the process's peak resident set
 size (``resource.getrusage`` ru_maxrss, before anything else runs at that size; sizes run
 smallest first, so each size's peak is its own), and the share of pixels where the labels of
-"seglib, pydensecrf's choices" agree with pydensecrf2's. ``--breakdown`` also times the parts
+seglib with pydensecrf's parameters and semantics agree with pydensecrf2's. ``--breakdown`` also times the parts
 of one seglib call (building the lattice, the normalisation, the filters of 5 iterations).
 The input is a synthetic scene: coloured discs on a noisy background with blurred noisy class
 probabilities. pydensecrf2 is optional (``pip install pydensecrf2``; not in requirements.txt);
@@ -119,18 +121,26 @@ def main(argv=None) -> None:
         before = peak_rss_mb()
         refined = crf.dense_crf(probs, image, n_iters=5)
         peak = peak_rss_mb() - before
-        times = {"seglib": lambda: crf.dense_crf(probs, image, n_iters=5),
-                 "seglib, pydensecrf's choices": lambda: crf.dense_crf(probs, image, n_iters=5, **like_pydensecrf)}
+        image_hwc = image.permute(1, 2, 0).numpy()
+        times = {"seglib, README parameters, pydensecrf's semantics":
+                 lambda: crf.dense_crf(probs, image, n_iters=5, **like_pydensecrf),
+                 "seglib, defaults": lambda: crf.dense_crf(probs, image, n_iters=5)}
         if have_pydensecrf:
-            image_hwc = image.permute(1, 2, 0).numpy()
-            times["pydensecrf2"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5, crf.README_PARAMS)
+            times["pydensecrf2, README parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
+                                                                                crf.README_PARAMS)
+            times["pydensecrf2, seglib's default parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
+                                                                                          crf.DEFAULTS)
         best = analysis.time_calls(times, repeats=args.repeats, threads=args.threads)
         changed = float((refined.argmax(0) != probs.argmax(0)).float().mean())
         print(f"{width}x{height}: peak RSS growth of one seglib call {peak:.0f} MB (ru_maxrss); "
               f"labels changed by the CRF {changed:.1%}")
-        for name, seconds in best.items():
-            ratio = f"  ({seconds / best['pydensecrf2']:.2f}x pydensecrf2)" if have_pydensecrf else ""
-            print(f"  {name:30s} {seconds:6.3f} s{ratio}")
+        names = list(best)
+        for name in names:
+            ratio = ""
+            if have_pydensecrf and name.startswith("seglib"):
+                twin = names[names.index(name) + 2]
+                ratio = f"  {best[name] / best[twin]:.2f}x the time of {twin}"
+            print(f"  {name:52s} {best[name]:6.3f} s{ratio}")
         if have_pydensecrf:
             ours = crf.dense_crf(probs, image, n_iters=5, **like_pydensecrf).argmax(0).numpy()
             theirs = pydensecrf_refine(probs.numpy(), image_hwc, 5, crf.README_PARAMS).argmax(0)

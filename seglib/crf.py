@@ -248,25 +248,32 @@ def _gaussian_taps(xy: float, size: int, truncate: float) -> torch.Tensor:
 
 
 def _band_blur(x: torch.Tensor, taps: torch.Tensor, dim: int, block: int = 16) -> torch.Tensor:
-    """Correlate ``x`` with symmetric ``taps`` along ``dim`` (-1 or -2), zero padding, as one
-    matrix product per block of ``block`` outputs: each block reads block + 2r inputs, and the
-    (block + 2r) × block band matrix holds the taps. Same sums as a direct 1-D correlation, but
-    in matmul form, several times faster on a CPU than scipy.ndimage or a 1-channel conv2d."""
+    """Correlate ``x`` with ``taps`` (2r+1 of them) along ``dim`` (-1 or -2), zero padding, as
+    matrix products on blocks of ``block`` samples. Each output block is its own input block
+    times a band matrix, plus the last r inputs of the previous block and the first r of the
+    next, each times a corner of the band. A zero block after every line keeps lines apart, and
+    the blocks are plain reshapes of one padded copy: the same sums as a direct correlation, in
+    the form a CPU computes fastest (several times faster than scipy.ndimage or conv2d here)."""
     r = taps.numel() // 2
+    block = max(block, r)
+    offsets = torch.arange(2 * r + 1)[:, None] - r + block  # input row (in 3 blocks) of tap k, output o
+    cols = torch.arange(block)[None, :].expand(2 * r + 1, block)
+    bands = torch.zeros(3 * block, block, dtype=x.dtype, device=x.device)
+    bands[(offsets + cols).to(x.device), cols.to(x.device)] = taps.to(bands)[:, None].expand(2 * r + 1, block)
+    before, same, after = bands[block - r : block], bands[block : 2 * block], bands[2 * block : 2 * block + r]
     n = x.shape[dim]
-    blocks = -(-n // block)
-    band = torch.zeros(block + 2 * r, block, dtype=x.dtype, device=x.device)
-    rows, cols = torch.arange(block + 2 * r)[:, None], torch.arange(block)[None, :]
-    offset = rows - cols
-    inside = (offset >= 0) & (offset <= 2 * r)
-    band[inside] = taps.to(band)[offset[inside]]
-    pad = (r, r + blocks * block - n)
+    length = (-(-n // block) + 1) * block  # whole blocks and one zero block
     if dim == -1:
-        windows = F.pad(x, pad).unfold(-1, block + 2 * r, block)  # (..., blocks, block + 2r)
-        return (windows @ band).reshape(*x.shape[:-1], blocks * block)[..., :n]
-    windows = F.pad(x, (0, 0, *pad)).unfold(-2, block + 2 * r, block)  # (..., blocks, W, block + 2r)
-    out = (windows @ band).transpose(-1, -2)  # (..., blocks, block, W)
-    return out.reshape(*x.shape[:-2], blocks * block, x.shape[-1])[..., :n, :]
+        blocks = F.pad(x, (0, length - n)).reshape(-1, block)  # (lines × blocks, block)
+        y = blocks @ same
+        y[1:] += blocks[:-1, block - r :] @ before
+        y[:-1] += blocks[1:, :r] @ after
+        return y.reshape(*x.shape[:-1], length)[..., :n]
+    blocks = F.pad(x, (0, 0, 0, length - n)).reshape(-1, block, x.shape[-1])  # (.. × blocks, block, W)
+    y = torch.matmul(same.T, blocks)
+    y[1:] += torch.matmul(before.T, blocks[:-1, block - r :])
+    y[:-1] += torch.matmul(after.T, blocks[1:, :r])
+    return y.reshape(*x.shape[:-2], length, x.shape[-1])[..., :n, :]
 
 
 def smoothness_filter(q: torch.Tensor, xy: float, truncate: float = 4.0) -> torch.Tensor:

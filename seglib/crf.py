@@ -411,10 +411,11 @@ class PermutohedralLattice:
             rows_b = np.concatenate([ident, ident, ident])[keep]
             self.blurs.append(scipy.sparse.csr_matrix((vals[keep], (rows_b, cols[keep])), shape=(m, m)))
         # Each pixel's own response: Σ_{r,s} b_r b_s B[v_r, v_s] / gain, B = B_d ⋯ B_0.
-        within = self._within_simplex(simplex_vertex, axis_step, nbr).astype(np.float32)  # (U, d+1, d+1)
-        per_pixel = within.reshape(-1, (d + 1) ** 2)[simplex_of].reshape(n, d + 1, d + 1)
+        within = self._within_simplex(simplex_vertex, axis_step, nbr)  # (d+1, d+1, U)
+        per_simplex = np.ascontiguousarray(within.reshape((d + 1) ** 2, -1).T)  # (U, (d+1)²)
+        per_pixel = per_simplex[simplex_of].reshape(n, d + 1, d + 1)
         self_weight = np.einsum("nrs,nr,ns->n", per_pixel, weights, weights)
-        del per_pixel
+        del per_pixel, per_simplex
         self.self_weight = torch.from_numpy(self_weight / np.float32(self.gain))
         self.vertex, self.weights = torch.from_numpy(vertex), torch.from_numpy(weights)
 
@@ -429,7 +430,7 @@ class PermutohedralLattice:
 
     @staticmethod
     def _within_simplex(simplex_vertex: np.ndarray, axis_step: np.ndarray, nbr: np.ndarray) -> np.ndarray:
-        """B[v_r, v_s] for the vertices of each simplex: the mass the blur carries from corner s to
+        """(d+1, d+1, U) array of B[v_r, v_s] for the vertices of each simplex: the mass the blur carries from corner s to
         corner r. Corner t+1 is corner t plus one step along the direction k with
         ``axis_step[k] == t``. The blurs run along directions 0..d in order, each moving mass by
         -1, 0 or +1 step with weight ½, 1, ½; since the d+1 steps sum to zero, exactly two
@@ -457,21 +458,26 @@ class PermutohedralLattice:
         prefix = np.zeros((u, d1 + 1), dtype=np.int64)
         np.put_along_axis(prefix, axis_step + 1, 1 << np.arange(d1), axis=1)
         prefix = np.cumsum(prefix, axis=1)
-        out = np.zeros((u, d1, d1), dtype=np.float32)
+        out = np.empty((d1, d1, u), dtype=np.float32)  # out[r, s]: one contiguous row per pair of corners
         everything, minus = 2**d1 - 1, 2**d1
         starts = simplex_vertex.astype(np.int64).T * (2 * 2**d1)  # (d+1, U): where each corner's table starts
         for s in range(d1):
-            out[:, s, s] = 1 + 0.5**d1 * (alive.take(starts[s] + everything).astype(np.float32)
-                                         + alive.take(starts[s] + minus + everything))
+            out[s, s] = alive.take(starts[s] + everything)
+            out[s, s] += alive.take(starts[s] + minus + everything)
+            out[s, s] *= 0.5**d1
+            out[s, s] += 1
+        index = np.empty(u, dtype=np.int64)
         for lo in range(d1):
             for hi in range(lo + 1, d1):
                 between = prefix[:, hi] - prefix[:, lo]
-                others = everything - between  # the complement of the set
                 moves = hi - lo
                 for s, r, forward in ((lo, hi, 0), (hi, lo, minus)):
-                    backward = minus - forward
-                    out[:, r, s] = (np.float32(0.5**moves) * alive.take(starts[s] + forward + between)
-                                    + np.float32(0.5 ** (d1 - moves)) * alive.take(starts[s] + backward + others))
+                    np.add(starts[s], between, out=index)
+                    index += forward
+                    out[r, s] = alive.take(index)
+                    out[r, s] *= 0.5**moves
+                    np.subtract(starts[s] + (minus - forward + everything), between, out=index)  # the complement
+                    out[r, s] += np.float32(0.5 ** (d1 - moves)) * alive.take(index)
         return out
 
     def _apply(self, values: torch.Tensor, transpose: bool) -> torch.Tensor:

@@ -565,13 +565,14 @@ class PairwiseKernels:
             return None
         return (1.0 + others_sum()[:, 0]).clamp_min(1e-6).rsqrt()
 
-    def _filter(self, name: str, q: torch.Tensor) -> torch.Tensor:
+    def _filter(self, name: str, q: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
         c = q.shape[0]
-        if self.method == "fast":
+        if self.method == "fast":  # the weight is folded into the last scaling
             if name == "appearance" and self.lattice is None:
                 raise ValueError("these kernels were built with appearance=False")
             linear_map = self._lattice_map if name == "appearance" else self._blur_map
-            return _Linear.apply(q.float().reshape(c, self.h, self.w), linear_map)
+            return _Linear.apply(q.float().reshape(c, self.h, self.w),
+                                 lambda v, transpose: linear_map(v, transpose, float(weight)))
         flat = q.reshape(c, self.n).T  # (N, C)
         scale = self.scale.get(name)
         scale = None if scale is None else scale.to(q.device)[:, None]
@@ -583,7 +584,7 @@ class PairwiseKernels:
             out = out * scale
         return out.T.reshape(c, self.h, self.w)
 
-    def _lattice_map(self, q: torch.Tensor, transpose: bool) -> torch.Tensor:
+    def _lattice_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
         """s ⊙ (L - D + [include_self] I)(s ⊙ q) for (C, H, W) q, with the lattice's L and its
         exact diagonal D; a fixed linear map, written in place in NumPy to spare copies of the
         (C, N) maps. Its transpose runs the blurs in the reverse order."""
@@ -599,10 +600,10 @@ class PairwiseKernels:
         y = lattice.slice @ y
         own = lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)
         y -= np.multiply(x, own[:, None], out=x)
-        out = np.multiply(y.T, scale[None, :], out=np.empty((c, self.n), np.float32))
+        out = np.multiply(y.T, (weight * scale)[None, :], out=np.empty((c, self.n), np.float32))
         return torch.from_numpy(out.reshape(c, self.h, self.w)).to(q.device)
 
-    def _blur_map(self, q: torch.Tensor, transpose: bool) -> torch.Tensor:
+    def _blur_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
         """s ⊙ (G - I + [include_self] I)(s ⊙ q) with the separable Gaussian blur G: symmetric."""
         scale = self.scale.get("smoothness")
         x = q if scale is None else q * scale.to(q.device).reshape(1, self.h, self.w)
@@ -611,7 +612,7 @@ class PairwiseKernels:
         out = _band_blur(_band_blur(x, taps_x, -1), taps_y, -2)
         if not self.include_self:
             out -= x
-        return out if scale is None else out.mul_(scale.to(q.device).reshape(1, self.h, self.w))
+        return out.mul_(weight if scale is None else weight * scale.to(q.device).reshape(1, self.h, self.w))
 
     def appearance(self, q: torch.Tensor) -> torch.Tensor:
         return self._filter("appearance", q)
@@ -627,9 +628,9 @@ class PairwiseKernels:
             if key not in self._combined:
                 self._combined = {key: self._exact_kernel(*key)}
             return (self._combined[key] @ q.reshape(c, self.n).T).T.reshape(c, self.h, self.w)
-        out = smoothness_weight * self.smoothness(q) if smoothness_weight else torch.zeros_like(q)
+        out = self._filter("smoothness", q, smoothness_weight) if smoothness_weight else torch.zeros_like(q)
         if appearance_weight:
-            out = out + appearance_weight * self.appearance(q)
+            out += self._filter("appearance", q, appearance_weight)
         return out
 
     def _exact_kernel(self, w_a: float, w_s: float) -> ExactKernel:

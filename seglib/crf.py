@@ -79,6 +79,7 @@ from .analysis import cpu_threads
 __all__ = [
     "DEFAULTS",
     "PYDENSECRF",
+    "README_PARAMS",
     "MAX_PIXELS",
     "dense_crf",
     "mean_field",

@@ -49,7 +49,7 @@ def test_grading_a_folder_gives_every_submission_a_row(tmp_path, capsys):
     assert e["status"].startswith("unreadable") and e["passed"] == "0/5"
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "| a_correct.ipynb | completed |" in summary and "| d_loops.ipynb | timed out after 12 s |" in summary
-    assert "- Task 3 (train and evaluate): not done yet: `history` is still ... Hint: " in summary
+    assert "- Task 3 (train and evaluate): not done yet: `history` is still .... Hint: " in summary
     assert "- Task 3 (train and evaluate): NameError: name 'history' is not defined" in summary
     assert "wrote " in capsys.readouterr().out
 

@@ -80,7 +80,10 @@ def test_outputs_are_cleared_and_checks_kept(versions):
 def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(versions, tmp_path):
     from nbclient import NotebookClient
 
-    _, handout = versions
+    solution, handout = versions
+    solution_lines = {re.sub(r"\s+", "", line).replace("'", '"').rstrip(",([{")
+                      for c in solution.cells if "solution" in _tags(c) for line in c.source.splitlines()}
+    solution_lines = {line for line in solution_lines if len(line) >= 12}
     client = NotebookClient(handout, timeout=300, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
@@ -94,6 +97,10 @@ def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(vers
         # IPython shows the message and the hint, not a traceback into seglib
         shown = "\n".join(error.traceback)
         assert shown.startswith(f"✗ Task {number} ") and "Hint:" in shown and "seglib/check.py" not in shown
+        hint = shown.split("Hint:", 1)[1]
+        squeezed = re.sub(r"\s+", "", hint).replace("'", '"')
+        given_away = [line for line in solution_lines if line in squeezed]
+        assert not given_away, f"check {number}'s hint gives the answer away: {given_away}"
     first = next(i for i, c in enumerate(handout.cells) if "scaffold" in _tags(c))
     before = [c for c in handout.cells[:first] if c.cell_type == "code"]
     assert not any(o.output_type == "error" for c in before for o in c.outputs), "the set-up cells must run"

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from .data.voc import IGNORE_INDEX, NUM_CLASSES
 from .metrics import background_miou
 
-__all__ = ["CheckFailed", "TASKS", "dataset_and_loader", "segmentation_model", "training_run", "smp_models",
+__all__ = ["CheckFailed", "dataset_and_loader", "segmentation_model", "training_run", "smp_models",
            "test_evaluation"]
 
 # Each check function and the task it checks, in the lab's order (the grader's columns).

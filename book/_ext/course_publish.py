@@ -28,6 +28,10 @@ def _on_config(app, config) -> None:
         options["use_repository_button"] = True
     else:
         options.pop("repository_url", None)  # an empty URL means: not published from a repository
+        launch = dict(options.get("launch_buttons") or {})
+        for key in ("binderhub_url", "colab_url", "jupyterhub_url", "jupyterlite_url"):
+            launch[key] = ""  # sphinx-book-theme fails on launch links without a repository
+        options["launch_buttons"] = launch
 
 
 def _is_lab(path: Path) -> bool:

@@ -1,27 +1,37 @@
 """Benchmark ``seglib.crf.dense_crf`` (fast path: separable blur + permutohedral lattice) on
-320×240 and 640×480 images with 21 classes and 5 mean-field iterations.
+320×240 and 640×480 images with 21 classes and 5 mean-field iterations, side by side with the
+C++ reference pydensecrf2 when it is installed.
 
 Run from the repository root:
 
-    python bench/dense_crf.py [--repeats 3] [--threads 1]
+    python bench/dense_crf.py [--repeats 3] [--threads 1] [--breakdown]
 
 For each size it prints the best-of-``repeats`` wall-clock time (``seglib.analysis.time_calls``,
-interleaved rounds, ``--threads`` torch threads) and the peak memory of one call, measured as
-the growth of the process's peak resident set size (``resource.getrusage`` ru_maxrss; sizes run
-smallest first, so each size's peak is its own). The input is a synthetic scene: coloured
-discs on a noisy background with blurred noisy class probabilities.
+interleaved rounds, ``--threads`` torch threads) of
 
-If the optional ``pydensecrf2`` package is installed (``pip install pydensecrf2``; it is not in
-requirements.txt), it also times pydensecrf's ``DenseCRF2D`` with the same kernels and reports
-the share of pixels where its labels agree with ours. pydensecrf normalises its kernels and
-keeps the self term by default, so a perfect agreement is not expected. When it is missing, that
-part is skipped with a message.
+- seglib with pydensecrf's README parameters (``crf.README_PARAMS``) and semantics
+  (``**crf.PYDENSECRF``: symmetric normalisation, the pixel's own term included), next to
+  pydensecrf2's ``DenseCRF2D`` with the same parameters;
+- seglib with its defaults (``crf.DEFAULTS``, symmetric normalisation, j ≠ i), next to
+  pydensecrf2 with the same kernel widths and weights (a narrower colour width makes a larger
+  lattice for both),
+
+the peak memory of one seglib call, measured as the growth of the process's peak resident set
+size (``resource.getrusage`` ru_maxrss, before anything else runs at that size; sizes run
+smallest first, so each size's peak is its own), and the share of pixels where the labels of
+seglib with pydensecrf's parameters and semantics agree with pydensecrf2's. ``--breakdown`` also times the parts
+of one seglib call (building the lattice, the normalisation, the filters of 5 iterations).
+The input is a synthetic scene: coloured discs on a noisy background with blurred noisy class
+probabilities. pydensecrf2 is optional (``pip install pydensecrf2``; not in requirements.txt);
+without it that part is skipped with a message.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
+import time
 
 import numpy as np
 import torch
@@ -62,10 +72,38 @@ def pydensecrf_refine(probs: np.ndarray, image_hwc: np.ndarray, n_iters: int, p:
     return np.array(d.inference(n_iters)).reshape(c, h, w)
 
 
+def breakdown(probs: torch.Tensor, image: torch.Tensor, n_iters: int = 5) -> dict[str, float]:
+    """Seconds spent in the parts of one ``dense_crf`` call with the defaults (one run)."""
+    parts: dict[str, float] = {}
+    image_f = image.float()
+    start = time.perf_counter()
+    lattice = crf.PermutohedralLattice(crf.appearance_features(image_f, crf.DEFAULTS["appearance_xy"],
+                                                                crf.DEFAULTS["appearance_rgb"]))
+    parts["lattice construction"] = time.perf_counter() - start
+    start = time.perf_counter()
+    kernels = crf.PairwiseKernels(image_f, method="fast")  # builds the lattice again, then normalises
+    parts["normalisation (filtering ones)"] = time.perf_counter() - start - parts["lattice construction"]
+    q = probs.clone()
+    c, h, w = q.shape
+    for name, fn in (("appearance filter", kernels.appearance), ("smoothness filter", kernels.smoothness)):
+        start = time.perf_counter()
+        for _ in range(n_iters):
+            fn(q)
+        parts[f"{name} x{n_iters}"] = time.perf_counter() - start
+    mu = 1 - torch.eye(c)
+    start = time.perf_counter()
+    for _ in range(n_iters):
+        torch.softmax(-torch.log(q) - (mu @ q.reshape(c, -1)).reshape(c, h, w), 0)
+    parts[f"compatibility + softmax x{n_iters}"] = time.perf_counter() - start
+    del lattice
+    return parts
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--breakdown", action="store_true", help="time the parts of one seglib call")
     args = parser.parse_args(argv)
     try:
         import pydensecrf.densecrf  # noqa: F401
@@ -73,25 +111,44 @@ def main(argv=None) -> None:
     except ImportError:
         have_pydensecrf = False
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"dense_crf, 21 classes, 5 iterations, torch {torch.__version__}, {args.threads} thread(s), "
-          f"best of {args.repeats}; parameters {crf.DEFAULTS}")
+          f"best of {args.repeats}; load average {load:.2f} on {os.cpu_count()} CPUs")
+    print(f"defaults {crf.DEFAULTS}; pydensecrf's choices: {crf.README_PARAMS} with {crf.PYDENSECRF}")
+    like_pydensecrf = dict(crf.README_PARAMS, **crf.PYDENSECRF)
     for height, width in ((240, 320), (480, 640)):
         probs, image = scene(height, width)
         before = peak_rss_mb()
         refined = crf.dense_crf(probs, image, n_iters=5)
         peak = peak_rss_mb() - before
-        times = {"seglib": lambda: crf.dense_crf(probs, image, n_iters=5)}
+        image_hwc = image.permute(1, 2, 0).numpy()
+        times = {"seglib, README parameters, pydensecrf's semantics":
+                 lambda: crf.dense_crf(probs, image, n_iters=5, **like_pydensecrf),
+                 "seglib, defaults": lambda: crf.dense_crf(probs, image, n_iters=5)}
         if have_pydensecrf:
-            image_hwc = image.permute(1, 2, 0).numpy()
-            times["pydensecrf"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5, crf.DEFAULTS)
+            times["pydensecrf2, README parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
+                                                                                crf.README_PARAMS)
+            times["pydensecrf2, seglib's default parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
+                                                                                          crf.DEFAULTS)
         best = analysis.time_calls(times, repeats=args.repeats, threads=args.threads)
         changed = float((refined.argmax(0) != probs.argmax(0)).float().mean())
-        print(f"{width}x{height}: seglib {best['seglib']:.2f} s, peak RSS growth {peak:.0f} MB "
-              f"(ru_maxrss), labels changed by the CRF {changed:.1%}")
+        print(f"{width}x{height}: peak RSS growth of one seglib call {peak:.0f} MB (ru_maxrss); "
+              f"labels changed by the CRF {changed:.1%}")
+        names = list(best)
+        for name in names:
+            ratio = ""
+            if have_pydensecrf and name.startswith("seglib"):
+                twin = names[names.index(name) + 2]
+                ratio = f"  {best[name] / best[twin]:.2f}x the time of {twin}"
+            print(f"  {name:52s} {best[name]:6.3f} s{ratio}")
         if have_pydensecrf:
-            theirs = pydensecrf_refine(probs.numpy(), image_hwc, 5, crf.DEFAULTS)
-            agree = float((refined.argmax(0).numpy() == theirs.argmax(0)).mean())
-            print(f"{'':9s} pydensecrf {best['pydensecrf']:.2f} s; label agreement with seglib {agree:.1%}")
+            ours = crf.dense_crf(probs, image, n_iters=5, **like_pydensecrf).argmax(0).numpy()
+            theirs = pydensecrf_refine(probs.numpy(), image_hwc, 5, crf.README_PARAMS).argmax(0)
+            print(f"  label agreement, seglib with pydensecrf's choices vs pydensecrf2: {(ours == theirs).mean():.2%}")
+        if args.breakdown:
+            with analysis.cpu_threads(args.threads):
+                for part, seconds in breakdown(probs, image).items():
+                    print(f"    {part:40s} {seconds:6.3f} s")
     if not have_pydensecrf:
         print("pydensecrf2 is not installed: skipped the comparison (pip install pydensecrf2 to run it)")
 

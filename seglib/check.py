@@ -3,7 +3,9 @@
 Each check takes what a task should have produced and either prints one line saying what it
 verified, or raises ``CheckFailed``: what is wrong, and a hint for fixing it. In Jupyter a
 failed check shows only that message, not a traceback into this module. A task left as its
-scaffold (``...`` or a ``NotImplementedError``) fails with "not done yet" and says what to write.
+scaffold (``...`` or a ``NotImplementedError``) fails with "not done yet" and says what to use and
+why: the seglib functions and the shape a result must have. Hints teach; they never give the
+finished code (``tests/test_check.py`` fails if a hint holds a line of a solution cell).
 
 The checks test what a task must deliver (shapes, dtypes, splits, that training learned
 something), not one particular solution: any dataset, model or training loop that does the job
@@ -22,6 +24,15 @@ from .metrics import background_miou
 
 __all__ = ["CheckFailed", "dataset_and_loader", "segmentation_model", "training_run", "smp_models",
            "test_evaluation"]
+
+# Each check function and the task it checks, in the lab's order (the grader's columns).
+TASKS = {
+    "dataset_and_loader": "Task 1 (dataset and loader)",
+    "segmentation_model": "Task 2 (your CNN)",
+    "training_run": "Task 3 (train and evaluate)",
+    "smp_models": "Task 4 (segmentation_models.pytorch)",
+    "test_evaluation": "Task 5 (the test set)",
+}
 
 
 class CheckFailed(AssertionError):
@@ -66,8 +77,8 @@ def _check_pair(task: str, name: str, image, mask, image_size: int, num_classes:
     if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
         raise CheckFailed(
             task, f"{name} gives {type(image).__name__} and {type(mask).__name__}, not tensors.",
-            "pass a transform that ends in ToTensorV2, e.g. transform=data.train_transform(IMAGE_SIZE) "
-            "(data.eval_transform(IMAGE_SIZE) for validation and test)")
+            "give the dataset a transform that ends in ToTensorV2: seglib's data.train_transform (training) "
+            "and data.eval_transform (validation and test) do")
     if image.dim() != 3 or image.shape[0] != 3:
         raise CheckFailed(task, f"{name}'s image has shape {tuple(image.shape)}; expected (3, H, W), channels first.",
                           "use ToTensorV2 (it moves channels first); the seglib transforms already do")
@@ -75,8 +86,8 @@ def _check_pair(task: str, name: str, image, mask, image_size: int, num_classes:
         raise CheckFailed(
             task, f"{name} gives an image {tuple(image.shape[1:])} and a mask {tuple(mask.shape)}; "
             f"both should be {image_size}×{image_size}.",
-            f"resize image and mask together inside the transform: train_transform({image_size}) / "
-            f"eval_transform({image_size}), or A.Resize({image_size}, {image_size}) in your own A.Compose")
+            f"resize image and mask together inside the transform: build seglib's transforms with the side "
+            f"{image_size}, or end your own A.Compose with a resize to {image_size}×{image_size}")
     if not image.is_floating_point():
         raise CheckFailed(task, f"{name}'s image is {image.dtype}; networks need float input.",
                           "normalise in the transform (A.Normalize with the ImageNet mean and std) before ToTensorV2")
@@ -97,7 +108,7 @@ def _check_pair(task: str, name: str, image, mask, image_size: int, num_classes:
 def _loader_batch(task: str, name: str, loader, image_size: int):
     if not isinstance(loader, DataLoader):
         raise CheckFailed(task, f"`{name}` is a {type(loader).__name__}, not a DataLoader.",
-                          f"{name} = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=...)")
+                          "torch.utils.data.DataLoader wraps a Dataset and serves it in batches")
     images, masks = next(iter(loader))[:2]
     if images.dim() != 4 or masks.dim() != 3 or images.shape[0] != masks.shape[0]:
         raise CheckFailed(task, f"a batch of {name} has images {tuple(images.shape)} and masks {tuple(masks.shape)}; "
@@ -112,8 +123,11 @@ def dataset_and_loader(train_set, val_set, train_loader, val_loader, *, image_si
     training, fixed for validation) at ``image_size``, and DataLoaders over them (the training one
     shuffles)."""
     task = "Task 1 (dataset and loader)"
-    hint = ("train_set = data.VOCSegmentation(dataset.path, 'train', transform=data.train_transform(IMAGE_SIZE), "
-            "size=AUGMENT_SIZE), likewise val_set with 'val' and data.eval_transform; then the two DataLoaders")
+    hint = ("read the 'train' and 'val' splits with data.VOCSegmentation, giving each a transform: "
+            "data.train_transform (random, so every epoch sees new variants) for training, data.eval_transform "
+            "(fixed, so scores are comparable) for validation. Each item must be an (image, mask) pair: a float "
+            f"(3, {image_size}, {image_size}) tensor and an integer ({image_size}, {image_size}) mask. Then wrap "
+            "each dataset in a torch DataLoader; which of the two should shuffle?")
     for name, value in (("train_set", train_set), ("val_set", val_set), ("train_loader", train_loader),
                         ("val_loader", val_loader)):
         _not_done(task, name, value, hint)
@@ -128,17 +142,18 @@ def dataset_and_loader(train_set, val_set, train_loader, val_loader, *, image_si
         _check_pair(task, f"{name}[0]", image, mask, image_size, num_classes)
     if not _varies(train_set, 8):
         raise CheckFailed(task, "train_set[0] came out identical 8 times: the training data is not augmented.",
-                          "use data.train_transform(IMAGE_SIZE) (random flip, affine and colour) for training")
+                          "training needs a random transform (flips, warps, colour): data.train_transform")
     if _varies(val_set):
         raise CheckFailed(task, "val_set[0] changes from one read to the next: validation is augmented.",
-                          "validate on fixed images: transform=data.eval_transform(IMAGE_SIZE)")
+                          "validate on fixed images, or scores change from run to run: data.eval_transform")
     images, _ = _loader_batch(task, "train_loader", train_loader, image_size)
     if not isinstance(train_loader.sampler, RandomSampler):
         raise CheckFailed(task, "train_loader does not shuffle, so every epoch sees the images in the same order.",
-                          "DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)")
+                          "ask the training DataLoader to shuffle (and only that one: validation order does not "
+                          "matter)")
     if images.shape[0] < 2:
         raise CheckFailed(task, f"train_loader's batches hold {images.shape[0]} image; batch normalisation needs more.",
-                          "batch_size=BATCH_SIZE (16 is a good start on a CPU)")
+                          "give the DataLoader a batch size of several images: BATCH_SIZE (16 is a good start on a CPU)")
     _loader_batch(task, "val_loader", val_loader, image_size)
     _passed(task, f"{len(train_set)} augmented training and {len(val_set)} fixed validation images of "
                   f"{image_size}×{image_size}; batches of {images.shape[0]}, shuffled for training.")
@@ -150,10 +165,11 @@ def segmentation_model(model, *, image_size: int, num_classes: int = NUM_CLASSES
     """Task 2: ``model`` maps a batch (B, 3, S, S) to logits (B, num_classes, S, S), has trainable
     parameters, and every parameter gets a gradient."""
     task = "Task 2 (your CNN)"
-    _not_done(task, "my_model", model, "my_model = MyCNN(NUM_CLASSES), once the class is written")
+    _not_done(task, "my_model", model, "write the class MyCNN (an nn.Module), then create one instance of it as my_model")
     if not isinstance(model, nn.Module):
         raise CheckFailed(task, f"`my_model` is a {type(model).__name__}, not an nn.Module.",
-                          "write `class MyCNN(nn.Module)` and create it: my_model = MyCNN(NUM_CLASSES)")
+                          "my_model must be an instance of your class (a subclass of nn.Module), not the class or "
+                          "a function")
     parameters = [p for p in model.parameters() if p.requires_grad]
     device = parameters[0].device if parameters else torch.device("cpu")
     torch.manual_seed(0)
@@ -211,25 +227,32 @@ def training_run(history, val_results, val_set, *, num_classes: int = NUM_CLASSE
     ``val_results`` from ``seglib.train.evaluate`` over all of ``val_set``, with an mIoU above
     predicting background everywhere."""
     task = "Task 3 (train and evaluate)"
-    hint = ("history = train.fit(my_model, train_loader, val_loader, num_classes=NUM_CLASSES, epochs=EPOCHS, lr=LR); "
-            "val_results = train.evaluate(my_model, val_loader, NUM_CLASSES)")
+    hint = ("seglib's train.fit trains a model on a training loader for some epochs and returns its history "
+            "(a dict of per-epoch lists); give it the validation loader too, so the history follows the val mIoU. "
+            "train.evaluate then scores a model on a loader and returns a dict with 'miou', 'iou' and the "
+            "'confusion' matrix")
     _not_done(task, "history", history, hint)
     _not_done(task, "val_results", val_results, hint)
     if not isinstance(history, dict) or "train_loss" not in history:
         raise CheckFailed(task, f"`history` is a {type(history).__name__} without 'train_loss'.",
-                          "keep what train.fit returns: history = train.fit(...)")
+                          "keep the dict that train.fit returns as history")
     losses = [float(v) for v in history["train_loss"]]
     if not losses:
         raise CheckFailed(task, "history holds no epochs.", "train for at least one epoch (epochs=EPOCHS)")
     if not all(math.isfinite(v) for v in losses):
         raise CheckFailed(task, f"the training loss became {losses[-1]} (not finite): training diverged.",
                           "lower the learning rate (try LR / 10) and check that images are normalised")
+    val_miou = [float(v) for v in history.get("val_miou", [])]
+    if len(val_miou) != len(losses) or not all(math.isfinite(v) for v in val_miou):
+        raise CheckFailed(task, "history has no validation mIoU per epoch: training ran without a validation loader.",
+                          "pass val_loader to train.fit as well: it scores the model after every epoch, and the "
+                          "learning curves below plot that")
     if len(losses) >= 2 and losses[-1] >= losses[0]:
         raise CheckFailed(task, f"the training loss did not fall: {losses[0]:.3f} → {losses[-1]:.3f}.",
                           "check that the optimiser holds my_model's parameters and try another learning rate")
     if not isinstance(val_results, dict) or "confusion" not in val_results:
         raise CheckFailed(task, f"`val_results` is a {type(val_results).__name__} without a confusion matrix.",
-                          "val_results = train.evaluate(my_model, val_loader, NUM_CLASSES)")
+                          "keep the dict that train.evaluate returns for the validation loader as val_results")
     masks = _masks(val_set)
     counted, val_pixels = int(val_results["confusion"].sum()), int((masks != IGNORE_INDEX).sum())
     if counted != val_pixels:
@@ -251,7 +274,10 @@ def smp_models(builders, *, image_size: int, num_classes: int = NUM_CLASSES, at_
     segmentation_models.pytorch models with different architectures, built without downloading
     weights, each mapping (B, 3, S, S) to (B, num_classes, S, S)."""
     task = "Task 4 (segmentation_models.pytorch)"
-    example = "smp_builders = {'Unet': lambda: smp.Unet(SMP_ENCODER, encoder_weights=None, classes=NUM_CLASSES), ...}"
+    example = ("a dict {name: function}: each function takes no arguments and returns a new smp model (smp.Unet, "
+               "smp.FPN, smp.DeepLabV3Plus, ... are classes of different architectures) built on SMP_ENCODER, with "
+               "encoder_weights=SMP_WEIGHTS (None: no download) and one output channel per class; a lambda is such "
+               "a function")
     _not_done(task, "smp_builders", builders, example)
     if isinstance(builders, dict) and not builders:
         raise CheckFailed(task, "not done yet: `smp_builders` is empty.", example)
@@ -262,7 +288,8 @@ def smp_models(builders, *, image_size: int, num_classes: int = NUM_CLASSES, at_
     for name, build in builders.items():
         if isinstance(build, nn.Module) or not callable(build):
             raise CheckFailed(task, f"smp_builders[{name!r}] is a {type(build).__name__}, not a function that builds a model.",
-                              "write `lambda: smp.Unet(...)`, so every run starts from fresh weights")
+                              "store a function that builds the model (a lambda works), not a built model, so that "
+                              "every run starts from fresh weights")
         try:
             model = build()
         except (OSError, RuntimeError) as error:  # a download attempt offline, or a bad configuration
@@ -284,28 +311,52 @@ def smp_models(builders, *, image_size: int, num_classes: int = NUM_CLASSES, at_
                               "that some normalisation layers refuse: try a larger IMAGE_SIZE") from None
         if logits.shape[1] != num_classes:
             raise CheckFailed(task, f"{name!r} outputs {logits.shape[1]} channels; there are {num_classes} classes.",
-                              f"pass classes={num_classes} (smp's default is 1, for binary masks)")
+                              f"smp's `classes` argument sets the output channels; its default is 1, for binary masks, "
+                              f"and here there are {num_classes}")
         if tuple(logits.shape[2:]) != (image_size, image_size):
             raise CheckFailed(task, f"{name!r} outputs {tuple(logits.shape[2:])} maps for {image_size}×{image_size} "
                               "images.", "keep the encoder's default depth (5) so that the decoder's upsampling "
                               "matches it, and use images whose side is a multiple of 32")
     if len(architectures) < 2:
+        functions = list(builders.values())
+        codes = {getattr(build, "__code__", None) for build in functions}
+        if len({id(f) for f in functions}) > 1 and len(codes) == 1 and None not in codes:  # one lambda, made in a loop
+            raise CheckFailed(
+                task, f"all {len(builders)} entries are one and the same function, so they all build "
+                f"{architectures.pop()}: a lambda made in a loop reads the loop variable when it is called, after "
+                "the loop has ended, not when it is made.",
+                "bind the value when the lambda is made, with a default argument (lambda arch=arch: ...), or "
+                "write one lambda per architecture")
         raise CheckFailed(task, f"all {len(builders)} models are {architectures.pop()}; compare different architectures.",
-                          "mix decoders: smp.Unet, smp.FPN, smp.DeepLabV3Plus, smp.Linknet ...")
+                          "use different smp classes (decoders): smp.Unet, smp.FPN, smp.DeepLabV3Plus, smp.Linknet ...")
     _passed(task, f"{len(builders)} models ({', '.join(sorted(architectures))}) build offline and give "
                   f"({num_classes}, {image_size}, {image_size}) logits.")
 
 
 # --- Task 5: the test set ------------------------------------------------------------------------
 
-def test_evaluation(test_results, test_set) -> None:
+def test_evaluation(test_results, test_set, best_name=None, rows=None) -> None:
     """Task 5: ``test_results`` from ``seglib.train.evaluate`` over all of ``test_set``, the
-    whole test split read with the fixed evaluation transform."""
+    whole test split read with the fixed evaluation transform. With ``rows`` (the comparison,
+    ``{name: train.comparison_row(...)}``), ``best_name`` must be the row with the best
+    validation mIoU."""
     task = "Task 5 (the test set)"
-    hint = ("test_set = data.VOCSegmentation(dataset.path, 'test', transform=data.eval_transform(IMAGE_SIZE), size=...); "
-            "test_results = train.evaluate(best_model, DataLoader(test_set, batch_size=64), NUM_CLASSES)")
+    hint = ("choose by the validation mIoU stored in rows (never by test scores); read the 'test' split with "
+            "data.VOCSegmentation and the fixed evaluation transform, then score the chosen model (rows[name]['model']) "
+            "once on a DataLoader over all of it with train.evaluate, which returns a dict with 'miou' and 'confusion'")
+    if rows is not None:
+        _not_done(task, "best_name", best_name, hint)
     _not_done(task, "test_set", test_set, hint)
     _not_done(task, "test_results", test_results, hint)
+    if rows is not None:
+        if best_name not in rows:
+            raise CheckFailed(task, f"best_name is {best_name!r}, which is not a row of the comparison "
+                              f"({', '.join(map(repr, rows))}).", "best_name must be one of the keys of rows")
+        best = max(rows, key=lambda name: rows[name]["val"]["miou"])
+        if rows[best_name]["val"]["miou"] < rows[best]["val"]["miou"]:
+            raise CheckFailed(task, f"{best_name!r} has val mIoU {rows[best_name]['val']['miou']:.3f}, but {best!r} "
+                              f"has {rows[best]['val']['miou']:.3f}.",
+                              "choose the row with the highest validation mIoU: rows[name]['val']['miou']")
     base = _base(test_set)
     if getattr(base, "split", "test") != "test":
         raise CheckFailed(task, f"test_set reads the {base.split!r} split.",
@@ -315,10 +366,10 @@ def test_evaluation(test_results, test_set) -> None:
                           "evaluate on the whole test split: no Subset")
     if _varies(test_set):
         raise CheckFailed(task, "test_set[0] changes from one read to the next: the test images are augmented.",
-                          "use transform=data.eval_transform(IMAGE_SIZE) for the test split")
+                          "the test split takes the fixed evaluation transform, data.eval_transform")
     if not isinstance(test_results, dict) or "confusion" not in test_results:
         raise CheckFailed(task, f"`test_results` is a {type(test_results).__name__} without a confusion matrix.",
-                          "test_results = train.evaluate(best_model, test_loader, NUM_CLASSES)")
+                          "keep the dict that train.evaluate returns for the test loader as test_results")
     counted, test_pixels = int(test_results["confusion"].sum()), int((_masks(test_set) != IGNORE_INDEX).sum())
     if counted != test_pixels:
         raise CheckFailed(task, f"test_results counts {counted:,} labelled pixels; the test split has {test_pixels:,}.",

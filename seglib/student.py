@@ -4,9 +4,12 @@ In the solution notebook (the one in the book), every code cell tagged ``solutio
 by a *raw* cell tagged ``scaffold`` (and ``remove-cell``, so the book hides it). A raw cell is
 never executed, so the solution notebook runs as is. The student version replaces each solution
 by its scaffold, turned into a code cell that says TODO and raises ``NotImplementedError`` or
-leaves ``...`` to fill in. Everything else stays, the ``seglib.check`` cells included; all
-outputs, execution counts and saved widget state are cleared, and a note after the title tells
-students what to do.
+leaves ``...`` to fill in. Cells tagged ``solution-only`` (a note for the solution page, an
+assertion that only the reference solution meets) are left out. Everything else stays, the
+``seglib.check`` cells included; all outputs, execution counts and saved widget state are
+cleared; a note after the title tells students what to do, and a first code cell installs the
+course where seglib is missing (Colab). Citations written for the book ({cite}`Key`)
+become readable text ("(Everingham et al., 2010)"), since outside the book they are not rendered.
 
 Usage::
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -23,11 +27,22 @@ import nbformat
 
 from ._files import write_atomically
 
-SOLUTION, SCAFFOLD = "solution", "scaffold"
+SOLUTION, SCAFFOLD, SOLUTION_ONLY = "solution", "scaffold", "solution-only"
 STUDENT_NOTE = ("**Your version of the lab.** The cells that start with `# TODO` ({tasks} of them) are yours: "
                 "replace their `...` or `raise NotImplementedError` with your code, run the cell, then run the "
                 "check below it. A check prints ✓ when the task is done, or says what is still wrong and gives "
-                "a hint. Where the text mentions the solutions shown on this page, it means the instructor's copy.")
+                "a hint. Run the notebook from the top, in order: the cells after a check use what that task "
+                "made.")
+# The course's install line. pip installs seglib with the `course` extra: everything the
+# notebooks import (tests/test_student.py checks that it covers every notebook's imports).
+INSTALL_CELL = """# Setup: only where seglib is not installed yet (Colab, a fresh environment). Takes a few minutes.
+try:
+    import seglib
+except ImportError:
+    %pip install --quiet "seglib[course] @ git+{url}"
+"""
+REPOSITORY_PLACEHOLDER = "https://github.com/YOUR-ORG/YOUR-REPO"
+ROOT = Path(__file__).resolve().parents[1]
 BOOK_ONLY_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell"}
 
 __all__ = ["student_version", "write_student_version", "main"]
@@ -42,8 +57,46 @@ def _describe(index: int, cell) -> str:
     return f"cell {index} ({cell['cell_type']}: {first[0][:60] if first else 'empty'!r})"
 
 
-def student_version(notebook: nbformat.NotebookNode, source_name: str = "the notebook") -> nbformat.NotebookNode:
+def _bib_labels(bib_text: str) -> dict[str, str]:
+    """``{key: "Author et al., Year"}`` for each entry of a BibTeX file."""
+    labels = {}
+    for match in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,(.*?)\n\}", bib_text, re.S):
+        key, body = match.groups()
+        author = re.search(r"\bauthor\s*=\s*\{(.*?)\}\s*,?\s*\n", body, re.S)
+        year = re.search(r"\byear\s*=\s*\{?(\d{4})", body)
+        names = [n.strip() for n in re.split(r"\s+and\s+", author.group(1))] if author else []
+        surnames = [n.split(",")[0].strip() if "," in n else n.split()[-1] for n in names if n]
+        surnames = [re.sub(r"[{}]", "", n) for n in surnames]
+        who = (surnames[0] if len(surnames) == 1 else f"{surnames[0]} and {surnames[1]}" if len(surnames) == 2
+               else f"{surnames[0]} et al." if surnames else key)
+        labels[key] = f"{who}, {year.group(1)}" if year else who
+    return labels
+
+
+def readable_citations(text: str, labels: dict[str, str]) -> str:
+    """Replace the book's {cite}`A,B` roles with "(Author et al., Year; ...)"."""
+    def label(match):
+        keys = [k.strip() for k in match.group(1).split(",")]
+        return "(" + "; ".join(labels.get(k, k) for k in keys) + ")"
+    return re.sub(r"\{cite(?::\w+)?\}`([^`]+)`", label, text)
+
+
+def _repository_url(root: Path = ROOT) -> str | None:
+    """The repository URL set in ``_config.yml`` (``repository: url:``), or None."""
+    config = root / "_config.yml"
+    if not config.is_file():
+        return None
+    match = re.search(r"^repository:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*[\"']?([^\"'\s#]*)", config.read_text(), re.M)
+    return match.group(1) if match and match.group(1) else None
+
+
+def student_version(notebook: nbformat.NotebookNode, source_name: str = "the notebook", *,
+                    citations: dict[str, str] | None = None,
+                    repository_url: str | None = None) -> nbformat.NotebookNode:
     """The student version of ``notebook`` (a new notebook; the input is not changed).
+
+    ``citations`` maps BibTeX keys to the text that replaces a {cite}`Key` role (unknown keys
+    stay as the key); ``repository_url`` goes into the install cell (a placeholder when None).
 
     Raises ``ValueError`` naming the cell when a ``solution`` cell is not a code cell followed by
     a raw ``scaffold`` cell, when a scaffold has no solution before it, or when there is no
@@ -71,7 +124,12 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
             replaced += 1
             i += 2
             continue
+        if SOLUTION_ONLY in tags:
+            i += 1
+            continue
         cell = copy.deepcopy(cell)
+        if cell.cell_type == "markdown":
+            cell.source = readable_citations(cell.source, citations or {})
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("execution", None)
@@ -82,6 +140,8 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
                          "version; tag each solution cell and follow it with a raw cell tagged 'scaffold'")
     if out and out[0].cell_type == "markdown":  # after the title: say what this version is
         out.insert(1, nbformat.v4.new_markdown_cell(STUDENT_NOTE.format(tasks=replaced)))
+        install = INSTALL_CELL.format(url=repository_url or REPOSITORY_PLACEHOLDER)
+        out.insert(2, nbformat.v4.new_code_cell(install, metadata={"tags": ["install"]}))
     student = nbformat.v4.new_notebook(cells=out, metadata=copy.deepcopy(notebook.metadata))
     student.metadata.pop("widgets", None)  # saved widget state belongs to the executed solution
     student.nbformat, student.nbformat_minor = notebook.nbformat, notebook.nbformat_minor
@@ -89,9 +149,11 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
     return student
 
 
-def write_student_version(path, out_dir) -> Path:
+def write_student_version(path, out_dir, repository_url: str | None = None) -> Path:
     """Read the solution notebook at ``path``, write its student version into ``out_dir``
-    (same file name, written atomically) and return the new file's path."""
+    (same file name, written atomically) and return the new file's path. Citations come from
+    ``book/references.bib``; the install cell uses ``repository_url``, by default the one set in
+    ``_config.yml``."""
     path, out_dir = Path(path), Path(out_dir)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give a notebook file in it, e.g. notebooks/09_lab_voc64.ipynb")
@@ -108,7 +170,10 @@ def write_student_version(path, out_dir) -> Path:
         notebook = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several types for unreadable files
         raise ValueError(f"{path} is not a readable notebook ({error}); is it a complete .ipynb file?") from None
-    student = student_version(notebook, path.name)
+    bib = ROOT / "book" / "references.bib"
+    citations = _bib_labels(bib.read_text(encoding="utf-8")) if bib.is_file() else {}
+    student = student_version(notebook, path.name, citations=citations,
+                              repository_url=repository_url or _repository_url())
     write_atomically(target, lambda file: file.write(nbformat.writes(student).encode("utf-8")))
     return target
 
@@ -117,10 +182,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seglib.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path, help="solution notebooks")
     parser.add_argument("-o", "--out", type=Path, default=Path("student"), help="output folder (default: student/)")
+    parser.add_argument("--repository-url", help="for the install cell (default: repository.url in _config.yml)")
     args = parser.parse_args(argv)
     for path in args.notebooks:
         try:
-            target = write_student_version(path, args.out)
+            target = write_student_version(path, args.out, args.repository_url)
         except (OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -188,3 +188,22 @@ def test_api_page_documents_every_public_module():
             continue
         modules.add(".".join(parts))
     assert modules - documented == set(), f"add these modules to book/api.md: {sorted(modules - documented)}"
+
+
+@pytest.mark.book
+def test_the_student_version_ships_with_the_book_and_no_launch_button_shows_broken(book):
+    """The default _config.yml names no repository: no repository or launch button, rather than
+    broken ones (tests/test_publishing.py builds a book with a URL). The lab's student version is
+    built into the HTML and the lab's page links to it."""
+    import nbformat
+
+    assert book.returncode == 0, f"jupyter-book build failed:\n{book.tail}"
+    lab = book.page_html("notebooks/09_lab_voc64").read_text(encoding="utf-8")
+    for marker in ("mybinder.org", "colab.research.google.com", "user-redirect/git-pull", "github.com/YOUR-ORG"):
+        assert marker not in lab, f"the lab's page shows a launch link ({marker}) with no repository URL set"
+    assert 'href="../student/09_lab_voc64.ipynb"' in lab, "the lab's page links to the student version"
+    handout = nbformat.read(book.html / "student" / "09_lab_voc64.ipynb", as_version=4)
+    solution = nbformat.read(ROOT / "notebooks" / "09_lab_voc64.ipynb", as_version=4)
+    answers = {c.source for c in solution.cells if "solution" in c.metadata.get("tags", [])}
+    assert len(answers) == 5 and not answers & {c.source for c in handout.cells}
+    assert sum("scaffold" in c.metadata.get("tags", []) for c in handout.cells) == 5

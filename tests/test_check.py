@@ -1,7 +1,9 @@
 """seglib.check: each lab check passes on a correct result and names the mistake, with a hint,
 on each wrong one (the messages are the product here, so the tests match them)."""
 import re
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,8 @@ from seglib import check, data, metrics, train
 from seglib.check import CheckFailed
 
 S = 32
+LAB = Path(__file__).resolve().parents[1] / "notebooks" / "09_lab_voc64.ipynb"
+HINTS = []  # every hint a test below has seen; the last test checks that none gives an answer away
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,7 @@ def _fails(pattern, fn, *args, **kwargs):
     with pytest.raises(CheckFailed, match=pattern) as info:
         fn(*args, **kwargs)
     assert info.value.hint, "every failure gives a hint"
+    HINTS.append(info.value.hint)
     return info.value
 
 
@@ -144,14 +149,18 @@ def _results(pred, target):
 def test_training_run_passes_and_names_each_mistake(voc, capsys):
     _, val_set = _sets(voc)
     masks = torch.stack([val_set[i][1] for i in range(len(val_set))])
-    history = {"train_loss": [2.0, 1.2, 0.9]}
+    history = {"train_loss": [2.0, 1.2, 0.9], "val_miou": [0.1, 0.2, 0.3]}
     perfect = _results(masks, masks)
     check.training_run(history, perfect, val_set)
     assert capsys.readouterr().out.startswith("✓ Task 3 (train and evaluate): 3 epochs, training loss 2.000 → 0.900; val mIoU 1.000")
     _fails("not done yet: `history` is still ...", check.training_run, ..., perfect, val_set)
     _fails("not done yet: `val_results` is still ...", check.training_run, history, ..., val_set)
-    _fails("did not fall", check.training_run, {"train_loss": [1.0, 1.2]}, perfect, val_set)
+    _fails("did not fall", check.training_run, {"train_loss": [1.0, 1.2], "val_miou": [0.1, 0.1]}, perfect, val_set)
     _fails("diverged", check.training_run, {"train_loss": [1.0, float("nan")]}, perfect, val_set)
+    error = _fails("ran without a validation loader", check.training_run,  # fit(model, train_loader) only
+                   {"train_loss": [2.0, 1.0], "val_miou": [float("nan")] * 2}, perfect, val_set)
+    assert "val_loader" in error.hint
+    _fails("ran without a validation loader", check.training_run, {"train_loss": [2.0, 1.0]}, perfect, val_set)
     _fails("without 'train_loss'", check.training_run, [0.5], perfect, val_set)
     _fails("without a confusion matrix", check.training_run, history, {"miou": 0.5}, val_set)
     _fails("labelled pixels; val_set has", check.training_run, history, _results(masks[:2], masks[:2]), val_set)
@@ -182,6 +191,11 @@ def test_smp_models_passes_and_names_each_mistake(capsys):
     _fails("at least 3 models, got 2", check.smp_models, {"a": unet, "b": fpn}, image_size=S)
     _fails("not a function that builds a model", check.smp_models, {"a": unet(), "b": fpn, "c": unet}, image_size=S)
     _fails("compare different architectures", check.smp_models, {"a": unet, "b": unet, "c": unet}, image_size=S)
+    late = {}
+    for build in (fpn, unet, unet):  # the classic slip: a lambda in a loop sees the loop's last value
+        late[build.__name__ + str(len(late))] = lambda: build()
+    error = _fails("one and the same function, so they all build Unet", check.smp_models, late, image_size=S)
+    assert "lambda arch=arch" in error.hint
     _fails("not an smp model", check.smp_models, {"a": unet, "b": fpn, "c": TinyNet}, image_size=S)
 
     def offline():
@@ -223,6 +237,12 @@ def test_test_evaluation_passes_and_names_each_mistake(voc, capsys):
     _fails("without a confusion matrix", check.test_evaluation, {"miou": 0.5}, test_set)
     wrong = dict(results, confusion=np.asarray(results["confusion"]) * 2)
     _fails("labelled pixels; the test split has", check.test_evaluation, wrong, test_set)
+    rows = {"A": {"val": {"miou": 0.2}}, "B": {"val": {"miou": 0.3}}}
+    check.test_evaluation(results, test_set, "B", rows)
+    assert capsys.readouterr().out.startswith("✓ Task 5")
+    _fails("not done yet: `best_name` is still ...", check.test_evaluation, results, test_set, ..., rows)
+    _fails("'C', which is not a row", check.test_evaluation, results, test_set, "C", rows)
+    _fails("'A' has val mIoU 0.200, but 'B' has 0.300", check.test_evaluation, results, test_set, "A", rows)
 
 
 def test_a_failed_check_renders_as_message_and_hint():
@@ -230,3 +250,25 @@ def test_a_failed_check_renders_as_message_and_hint():
     assert str(error) == "Task 9 (x): y is wrong.\nHint: do z"
     assert error._render_traceback_() == ["✗ Task 9 (x): y is wrong.", "  Hint: do z"]
     assert isinstance(error, AssertionError)
+
+
+def _squeeze(text):
+    return re.sub(r"\s+", "", text).replace("'", '"')
+
+
+def test_no_hint_gives_a_solution_away():
+    """Hints say what to use and why, never the finished code: no hint seen above (each task's
+    "not done yet" one included) holds a line of a solution cell of the lab, nor assigns one of
+    the names a task asks for."""
+    for task in ("dataset_and_loader", "training_run", "smp_models", "test_evaluation", "segmentation_model"):
+        assert any(h for h in HINTS), task
+    lab = nbformat.read(LAB, as_version=4)
+    solutions = [c.source for c in lab.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) == 5
+    lines = {_squeeze(line).rstrip(",([{") for source in solutions for line in source.splitlines()}
+    lines = {line for line in lines if len(line) >= 12}
+    assert len(HINTS) > 30
+    names = r"\b(train_set|val_set|train_loader|val_loader|my_model|history|val_results|smp_builders|best_name|best_model|test_set|test_loader|test_results)\s*=[^=]"
+    for hint in HINTS:
+        assert not [line for line in lines if line in _squeeze(hint)], hint
+        assert not re.search(names, hint), hint

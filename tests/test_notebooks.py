@@ -14,7 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 KNOWN_TAGS = {"nbval-ignore-output", "nbval-skip", "raises-exception", "remove-input", "remove-output",
-              "remove-cell", "hide-input", "hide-output", "hide-cell", "solution", "scaffold"}
+              "remove-cell", "hide-input", "hide-output", "hide-cell", "solution", "scaffold", "solution-only"}
 
 
 def _cells(path):

@@ -13,6 +13,7 @@ from seglib import student
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "notebooks" / "09_lab_voc64.ipynb"
 TASKS = 5
+CITATIONS = student._bib_labels((ROOT / "book" / "references.bib").read_text(encoding="utf-8"))
 
 
 def _tags(cell):
@@ -31,17 +32,22 @@ def test_scaffolds_sit_where_the_solutions_were(versions):
     expected, i = [], 0
     while i < len(solution.cells):  # each (solution, raw scaffold) pair becomes one code cell
         cell = solution.cells[i]
+        if "solution-only" in _tags(cell):
+            i += 1
+            continue
         if "solution" in _tags(cell):
             scaffold = solution.cells[i + 1]
             assert scaffold.cell_type == "raw" and "scaffold" in _tags(scaffold)
             expected.append(("code", scaffold.source, True))
             i += 2
         else:
-            expected.append((cell.cell_type, cell.source, False))
+            source = student.readable_citations(cell.source, CITATIONS) if cell.cell_type == "markdown" else cell.source
+            expected.append((cell.cell_type, source, False))
             i += 1
     got = [(c.cell_type, c.source, "scaffold" in _tags(c)) for c in handout.cells]
     assert got[1][1] == student.STUDENT_NOTE.format(tasks=TASKS), "a note after the title says what to do"
-    assert got[:1] + got[2:] == expected
+    assert got[2][1].startswith("# Setup: only where seglib is not installed") and "%pip install" in got[2][1]
+    assert got[:1] + got[3:] == expected
     assert sum(is_scaffold for *_, is_scaffold in got) == TASKS
     solutions = [c.source for c in solution.cells if "solution" in _tags(c)]
     assert not any(c.source == s for c in handout.cells for s in solutions)
@@ -49,6 +55,16 @@ def test_scaffolds_sit_where_the_solutions_were(versions):
         if "scaffold" in _tags(cell):
             assert "TODO" in cell.source and ("..." in cell.source or "NotImplementedError" in cell.source)
             assert "remove-cell" not in _tags(cell), "students must see their scaffolds"
+
+
+def test_the_student_version_reads_as_written_for_students(versions):
+    solution, handout = versions
+    text = "\n".join(c.source for c in handout.cells if c.cell_type == "markdown")
+    assert "{cite" not in text and "(Everingham et al., 2010)" in text, "citations are readable outside the book"
+    assert "shows the solutions" not in text and "instructor" not in handout.cells[0].source.lower()
+    assert not any("solution-only" in _tags(c) for c in handout.cells)
+    assert any("solution-only" in _tags(c) for c in solution.cells)
+    assert not any("rows[\"MyCNN\"][\"parameters\"]" in c.source for c in handout.cells), "reference-only asserts go"
 
 
 def test_outputs_are_cleared_and_checks_kept(versions):
@@ -64,7 +80,10 @@ def test_outputs_are_cleared_and_checks_kept(versions):
 def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(versions, tmp_path):
     from nbclient import NotebookClient
 
-    _, handout = versions
+    solution, handout = versions
+    solution_lines = {re.sub(r"\s+", "", line).replace("'", '"').rstrip(",([{")
+                      for c in solution.cells if "solution" in _tags(c) for line in c.source.splitlines()}
+    solution_lines = {line for line in solution_lines if len(line) >= 12}
     client = NotebookClient(handout, timeout=300, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
@@ -78,6 +97,10 @@ def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(vers
         # IPython shows the message and the hint, not a traceback into seglib
         shown = "\n".join(error.traceback)
         assert shown.startswith(f"✗ Task {number} ") and "Hint:" in shown and "seglib/check.py" not in shown
+        hint = shown.split("Hint:", 1)[1]
+        squeezed = re.sub(r"\s+", "", hint).replace("'", '"')
+        given_away = [line for line in solution_lines if line in squeezed]
+        assert not given_away, f"check {number}'s hint gives the answer away: {given_away}"
     first = next(i for i, c in enumerate(handout.cells) if "scaffold" in _tags(c))
     before = [c for c in handout.cells[:first] if c.cell_type == "code"]
     assert not any(o.output_type == "error" for c in before for o in c.outputs), "the set-up cells must run"
@@ -101,11 +124,19 @@ def test_student_version_keeps_other_cells_and_drops_book_tags():
     nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="ok\n")]
     nb.cells[3].execution_count = 3
     out = student.student_version(nb)
-    assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code"]
+    assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code", "code"]
     assert out.cells[1].source.startswith("**Your version of the lab.** The cells that start with `# TODO` (1 of them)")
-    assert out.cells[2].source == "x = ..." and _tags(out.cells[2]) == ["scaffold"]
-    assert out.cells[3].outputs == [] and out.cells[3].execution_count is None
+    assert student.REPOSITORY_PLACEHOLDER in out.cells[2].source, "no URL given: the install cell says where it goes"
+    assert out.cells[3].source == "x = ..." and _tags(out.cells[3]) == ["scaffold"]
+    assert out.cells[4].outputs == [] and out.cells[4].execution_count is None
     assert nb.cells[3].outputs, "the input notebook must not change"
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("See {cite}`A2020,Zed`.", metadata={"tags": ["solution-only"]}))
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("As {cite:p}`A2020` and {cite}`Zed` show."))
+    labels = student._bib_labels("@article{A2020,\n  author = {Ab, Cd and Ef, Gh and Ij, Kl},\n  year = {2020}\n}\n")
+    assert labels == {"A2020": "Ab et al., 2020"}
+    out = student.student_version(nb, citations=labels, repository_url="https://example.org/r")
+    assert [c.source for c in out.cells if c.cell_type == "markdown"][2] == "As (Ab et al., 2020) and (Zed) show."
+    assert 'git+https://example.org/r"' in out.cells[2].source
 
 
 @pytest.mark.parametrize("cells, message", [

@@ -3,7 +3,8 @@ layers on top of a segmentation network, trained end to end (notebook 06).
 
 One iteration, in Zheng et al.'s words and order, on beliefs Q = softmax(scores):
 message passing (Gaussian filtering of Q with the appearance and the smoothness kernel,
-``seglib.crf``'s permutohedral lattice and separable blur, self term removed) → weighting the
+``seglib.crf.PairwiseKernels``: permutohedral lattice and separable blur, the pixel's own term
+removed exactly, normalised like ``dense_crf``'s, symmetric by default) → weighting the
 filter outputs (a learnable weight per kernel and class) → compatibility transform (a
 learnable C×C matrix, initialised to Potts) → adding the unaries (the network's logits) →
 softmax. Every step is a linear map or a softmax, so gradients reach the network and the CRF
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from .._guards import check_number
-from ..crf import DEFAULTS, MIN_WIDTH, PermutohedralLattice, appearance_features, smoothness_filter
+from ..crf import DEFAULTS, MIN_WIDTH, NORMALIZATIONS, PairwiseKernels
 from .blocks import check_sizes
 
 __all__ = ["CRFRNN", "CRFRNNSegmenter"]
@@ -31,7 +32,8 @@ class CRFRNN(nn.Module):
                  appearance_weight: float = DEFAULTS["appearance_weight"],
                  appearance_xy: float = DEFAULTS["appearance_xy"], appearance_rgb: float = DEFAULTS["appearance_rgb"],
                  smoothness_weight: float = DEFAULTS["smoothness_weight"],
-                 smoothness_xy: float = DEFAULTS["smoothness_xy"]):
+                 smoothness_xy: float = DEFAULTS["smoothness_xy"], normalization: str = "symmetric",
+                 include_self: bool = False):
         super().__init__()
         check_sizes("CRFRNN", num_classes=num_classes)
         if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 0:
@@ -41,6 +43,11 @@ class CRFRNN(nn.Module):
             check_number(value, name, minimum=MIN_WIDTH, hint=f"a kernel width is positive, at least {MIN_WIDTH}")
         for name, value in (("appearance_weight", appearance_weight), ("smoothness_weight", smoothness_weight)):
             check_number(value, name, hint="a kernel's initial weight is a finite number")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"CRFRNN: normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if not isinstance(include_self, bool):
+            raise ValueError(f"CRFRNN: include_self must be True or False, got {include_self!r}")
+        self.normalization, self.include_self = normalization, include_self
         self.num_classes, self.n_iters = num_classes, n_iters
         self.appearance_xy, self.appearance_rgb, self.smoothness_xy = appearance_xy, appearance_rgb, smoothness_xy
         self.appearance_weight = nn.Parameter(torch.full((num_classes,), float(appearance_weight)))
@@ -62,15 +69,14 @@ class CRFRNN(nn.Module):
     def _refine(self, logits: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         c, h, w = logits.shape
         with torch.no_grad():
-            lattice = PermutohedralLattice(appearance_features(image.cpu(), self.appearance_xy, self.appearance_rgb))
-        device = logits.device
+            kernels = PairwiseKernels(image.cpu(), method="fast", appearance_xy=self.appearance_xy,
+                                      appearance_rgb=self.appearance_rgb, smoothness_xy=self.smoothness_xy,
+                                      normalization=self.normalization, include_self=self.include_self)
         scores = logits
         for _ in range(self.n_iters):
             q = torch.softmax(scores, 0)
-            flat = q.reshape(c, h * w).T.cpu()
-            appearance = (lattice.filter(flat) - flat).T.reshape(c, h, w).to(device)
-            smooth = smoothness_filter(q, self.smoothness_xy)
-            weighted = self.appearance_weight[:, None, None] * appearance + self.smoothness_weight[:, None, None] * smooth
+            weighted = (self.appearance_weight[:, None, None] * kernels.appearance(q)
+                        + self.smoothness_weight[:, None, None] * kernels.smoothness(q))
             pairwise = torch.einsum("kl,lhw->khw", self.compatibility, weighted)
             scores = logits - pairwise
         return scores

@@ -524,14 +524,16 @@ def distinguishable(better: str, worse: str, key: str = "miou", folder: Path | N
     return min(spread(better, key, folder)[2]) > max(spread(worse, key, folder)[2])
 
 
-def verdict(better: str, worse: str, key: str = "miou", folder: Path | None = None) -> str:
-    """One line comparing two checkpoints over their seeds: the gap of the seed means and
-    whether it is "distinguishable" (every seed of ``better`` beats every seed of ``worse``)."""
-    a, b = record(better, folder), record(worse, folder)
+def verdict(a: str, b: str, key: str = "miou", folder: Path | None = None) -> str:
+    """One line comparing two checkpoints over their seeds, the better one (by the mean over its
+    seeds) first: the gap of the seed means and whether it is "distinguishable" (every seed of
+    the better one beats every seed of the other)."""
+    better, worse = sorted((a, b), key=lambda name: spread(name, key, folder)[0], reverse=True)
     gap = spread(better, key, folder)[0] - spread(worse, key, folder)[0]
     word = "distinguishable" if distinguishable(better, worse, key, folder) else "NOT distinguishable"
     label = "mIoU" if key == "miou" else key.replace("_", " ")
-    return f"{a['title']} - {b['title']}: {gap:+.3f} {label} (means over seeds), {word} over the seeds"
+    return (f"{record(better, folder)['title']} - {record(worse, folder)['title']}: {gap:+.3f} {label} "
+            f"(means over seeds), {word} over the seeds")
 
 
 # --- Comparing checkpointed models in a notebook ---------------------------------------------------
@@ -560,9 +562,10 @@ def compare(names, *, device=None, dataset: str | None = DATASET, folder: Path |
     return rows
 
 
-def table(rows: dict[str, dict], baseline: float | None = None) -> str:
+def table(rows: dict[str, dict], baseline: float | tuple[float, float] | None = None) -> str:
     """``compare``'s rows as text: live val mIoU and pixel accuracy of seed 0, the stored mIoU
-    of every seed and half their range, parameters, and the trivial ``baseline`` line."""
+    of every seed and half their range, parameters, and the trivial ``baseline`` line: its
+    mIoU, or (mIoU, pixel accuracy) as ``metrics.background_scores`` returns them."""
     width = max(28, *(len(r["title"]) for r in rows.values()))
     lines = [f"{'model':{width}s} {'parameters':>10s} {'epochs':>6s} {'val mIoU':>8s} {'pixel acc':>9s}  seeds (± half range)"]
     for r in rows.values():
@@ -570,5 +573,7 @@ def table(rows: dict[str, dict], baseline: float | None = None) -> str:
         lines.append(f"{r['title']:{width}s} {r['parameters']:10,d} {r['epochs']:6d} {r['miou']:8.3f} "
                      f"{r['results']['pixel_accuracy']:9.3f}  {seeds} (± {r['spread']:.3f})")
     if baseline is not None:
-        lines.append(f"{'predicting background everywhere':{width}s} {'':10s} {'':6s} {baseline:8.3f}")
+        miou, accuracy = baseline if isinstance(baseline, tuple) else (baseline, None)
+        line = f"{'predicting background everywhere':{width}s} {'':10s} {'':6s} {miou:8.3f}"
+        lines.append(line + (f" {accuracy:9.3f}" if accuracy is not None else ""))
     return "\n".join(lines)

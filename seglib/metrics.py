@@ -25,6 +25,7 @@ __all__ = [
     "metrics_from_confusion",
     "per_image_iou",
     "background_miou",
+    "background_scores",
     "stride_ceiling",
     "binary_metrics",
     "panoptic_quality",
@@ -194,10 +195,17 @@ def background_miou(target, num_classes: int, ignore_index: int | None = 255) ->
     """The mIoU of predicting background (class 0) everywhere on the label maps ``target``: the
     score a model must beat to have learned anything (lecture 001's pitfall of imbalanced
     classes, notebook 08)."""
+    return background_scores(target, num_classes, ignore_index)[0]
+
+
+def background_scores(target, num_classes: int, ignore_index: int | None = 255) -> tuple[float, float]:
+    """(mIoU, pixel accuracy) of predicting background everywhere on ``target``: the trivial
+    answer printed beside every trained comparison (high pixel accuracy, low mIoU)."""
     target = torch.as_tensor(target)
     matrix = ConfusionMatrix(num_classes, ignore_index)
     matrix.update(torch.zeros_like(target), target)
-    return matrix.compute()["miou"]
+    results = matrix.compute()
+    return results["miou"], results["pixel_accuracy"]
 
 
 def stride_ceiling(target, num_classes: int, stride: int, ignore_index: int = 255) -> dict:

@@ -119,3 +119,8 @@ def test_the_tool_is_deterministic_and_resumes_an_interrupted_run(monkeypatch, t
         torch.testing.assert_close(b["state_dict"][key], value, atol=0, rtol=0)
     assert a["meta"]["runs"][0]["history"]["val_miou"] == b["meta"]["runs"][0]["history"]["val_miou"]
     assert course.load("tiny", tmp_path / "b") is not None
+
+
+def test_verdict_names_the_better_model_first_whatever_the_order():
+    line = course.verdict("fcn32s", "fcn8s")
+    assert line == course.verdict("fcn8s", "fcn32s") and line.startswith("FCN-8s - FCN-32s: +") and "NOT" not in line

@@ -279,3 +279,11 @@ def test_stride_ceiling_limits():
     assert stride_ceiling(target, 4, 16)["miou"] == pytest.approx(expected.compute()["miou"])
     with pytest.raises(ValueError, match="divisor"):
         stride_ceiling(target, 4, 5)
+
+
+def test_background_scores_by_hand():
+    from seglib.metrics import background_scores
+
+    target = torch.tensor([[[0, 0, 1, 255]]])  # 2 of 3 labelled pixels are background
+    miou, accuracy = background_scores(target, 2)
+    assert accuracy == pytest.approx(2 / 3) and miou == pytest.approx((2 / 3 + 0) / 2)

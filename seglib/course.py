@@ -110,6 +110,16 @@ def _membrane_patch_classifier():
                            kernel_sizes=(5, 5, 3), pool=True, hidden=(32,))  # notebook 03's net
 
 
+def _maskrcnn():
+    from .models.maskrcnn import build_maskrcnn
+    return build_maskrcnn()
+
+
+def _semantic_scenes():
+    from .models.panoptic import SemanticNet
+    return SemanticNet(NUM_CLASSES["scenes"], width=24)
+
+
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # notebook 04: FCN starts from a classifier, as the paper starts from VGG16
     Recipe("fcn_classifier", "04", "VGG classifier (32×32 crops)", "voc64-crops", _fcn_classifier, epochs=24,
@@ -134,10 +144,19 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            train_images=100, init="scenes_unet"),
     Recipe("unet_few_scratch", "05", "U-Net, 100 images, from scratch", "voc64", _unet(), epochs=40,
            train_images=100),
+    # notebook 07: the detector and the stuff logits of its panoptic fusion, on the 128 px scenes
+    Recipe("maskrcnn_scenes", "07", "Mask R-CNN (its thing masks painted, scored as mIoU)", "scenes-instances",
+           _maskrcnn, epochs=15, lr=2e-3, batch_size=4,
+           note="trained from scratch: val mIoU is that of the detections painted into a map of the 3 thing "
+                "classes (0 elsewhere), as paint_detections does"),
+    Recipe("semantic_scenes", "07", "semantic head (SemanticNet) on the scenes", "scenes", _semantic_scenes,
+           epochs=24, lr=1e-2),
 ]}
 
-NUM_CLASSES = {"voc64": 21, "voc64-crops": 21, "membranes": 2, "membrane-patches": 2, "scenes64": 8}
+NUM_CLASSES = {"voc64": 21, "voc64-crops": 21, "membranes": 2, "membrane-patches": 2, "scenes64": 8, "scenes": 8,
+               "scenes-instances": 4}
 POINT_TASKS = ("voc64-crops", "membrane-patches")  # classifiers: one label per input
+DETECTION_TASKS = ("scenes-instances",)  # torchvision detectors: trained by train.fit_detector
 
 
 def build(name: str) -> nn.Module:
@@ -273,16 +292,48 @@ def membrane_margin(depth: int = 2) -> int:
     return (MEMBRANE_TILE - UNet.output_size(MEMBRANE_TILE, depth=depth)) // 2
 
 
-def _scene_tensors(split: str, size: int):
+def _scenes(split: str) -> list[dict]:
+    """Notebook 07's stuff-and-things scenes (400 at 128×128, seed 0): the items of ``split``."""
     scenes = data.PanopticScenes(data.synthetic_panoptic(400, seed=0), split)
-    items = [scenes[i] for i in range(len(scenes))]
+    return [scenes[i] for i in range(len(scenes))]
+
+
+def _scene_tensors(split: str, size: int | None = None):
+    """The scenes as (images in [0, 1], semantic labels); at ``size`` (area-resized) the images
+    are normalised with ImageNet's statistics, as the VOC-format tasks' are."""
+    items = _scenes(split)
     images = torch.as_tensor(np.stack([item["image"] for item in items])).permute(0, 3, 1, 2).float() / 255
     labels = torch.as_tensor(np.stack([item["semantic"] for item in items])).long()
+    if size is None:
+        return images, labels
     images = F.interpolate(images, size=(size, size), mode="area")
     labels = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
     mean = torch.tensor(data.IMAGENET_MEAN)[:, None, None]
     std = torch.tensor(data.IMAGENET_STD)[:, None, None]
     return (images - mean) / std, labels
+
+
+def _things_truth(item: dict) -> torch.Tensor:
+    """A scene's thing classes (1-3) as a map, 0 for stuff, 255 where the scene is void."""
+    semantic = torch.as_tensor(item["semantic"]).long()
+    return torch.where((semantic >= 1) & (semantic <= 3) | (semantic == 255), semantic, torch.zeros_like(semantic))
+
+
+def _evaluate_detector(model: nn.Module, items: list[dict], device=None) -> dict:
+    """``train.evaluate``-style results of a detector on scenes: its detections painted into a
+    thing-class map (``paint_detections``) against the true thing classes."""
+    from .metrics import ConfusionMatrix
+    from .models.maskrcnn import paint_detections, predict_instances, to_maskrcnn_input
+
+    device = get_device(device)
+    matrix = ConfusionMatrix(NUM_CLASSES["scenes-instances"])
+    for start in range(0, len(items), 20):
+        chunk = items[start:start + 20]
+        outputs = predict_instances(model.to(device), [to_maskrcnn_input(item)[0].to(device) for item in chunk])
+        for item, output in zip(chunk, outputs):
+            output = {k: v.cpu() for k, v in output.items()}
+            matrix.update(torch.as_tensor(paint_detections(output))[None], _things_truth(item)[None])
+    return matrix.compute()
 
 
 class _ReseededEachCall:
@@ -323,7 +374,10 @@ def task_loaders(task: str, *, batch_size: int = 16, train_images: int | None = 
     * ``voc64-crops``: 32×32 crops of those images labelled by their centre pixel (8 per image);
     * ``membranes``: random 132×132 tiles of the EM training slices; validation on the held-out
       slices, mirrored by the U-Net's margin (overlap-tile with one tile);
-    * ``scenes64``: notebook 07's stuff-and-things scenes at 64×64, mirrored half of the time.
+    * ``scenes64``: notebook 07's stuff-and-things scenes at 64×64, mirrored half of the time;
+      ``scenes``: the same at their 128×128, in [0, 1] as notebook 07 feeds its semantic head.
+
+    ``scenes-instances`` (Mask R-CNN) has no loaders: ``train_recipe`` feeds it (image, target) pairs.
     """
     if task in ("voc64", "voc64-crops"):
         root = data.voc_root(dataset).path
@@ -346,10 +400,11 @@ def task_loaders(task: str, *, batch_size: int = 16, train_images: int | None = 
         _, (train_x, train_y), (test_x, test_y) = membrane_data(dataset)
         return (DataLoader(MembranePatches(train_x, train_y, per_epoch=8000), batch_size=batch_size),
                 DataLoader(MembranePatches(test_x, test_y, per_epoch=4000, fixed_seed=0), batch_size=1000))
-    if task == "scenes64":
-        train_set = _Flipped(*_scene_tensors("train", image_size))
+    if task in ("scenes64", "scenes"):
+        size = image_size if task == "scenes64" else None
+        train_set = _Flipped(*_scene_tensors("train", size))
         return (DataLoader(train_set, batch_size=batch_size, shuffle=True),
-                DataLoader(TensorDataset(*_scene_tensors("val", image_size)), batch_size=128))
+                DataLoader(TensorDataset(*_scene_tensors("val", size)), batch_size=64))
     raise KeyError(f"unknown course task {task!r}; the tasks are {', '.join(NUM_CLASSES)}")
 
 
@@ -408,11 +463,20 @@ def train_recipe(name: str, seed: int = 0, *, dataset: str | None = DATASET, dev
     seed_everything(seed)
     model = recipe.build()
     model = _initial_weights(recipe, model, seed, dataset, device, progress)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs)
+    if recipe.task in DETECTION_TASKS:
+        from .models.maskrcnn import random_hflip, to_maskrcnn_input
+        val_items = _scenes("val")
+        history = train.fit_detector(
+            model, [to_maskrcnn_input(item) for item in _scenes("train")],
+            lambda m: _evaluate_detector(m, val_items, device), epochs=recipe.epochs, optimizer=optimizer,
+            scheduler=scheduler, batch_size=recipe.batch_size, augment=random_hflip, device=device, seed=seed,
+            progress=progress, checkpoint=checkpoint, resume=checkpoint is not None)
+        return model.cpu(), history
     train_loader, val_loader = task_loaders(recipe.task, batch_size=recipe.batch_size,
                                             train_images=recipe.train_images, dataset=dataset)
     fitted = PointLogits(model) if recipe.task in POINT_TASKS else model
-    optimizer = torch.optim.AdamW(fitted.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs)
     history = train.fit(fitted, train_loader, val_loader, num_classes=NUM_CLASSES[recipe.task], epochs=recipe.epochs,
                         optimizer=optimizer, scheduler=scheduler, seed=seed, device=device, progress=progress,
                         checkpoint=checkpoint, resume=checkpoint is not None)
@@ -422,6 +486,8 @@ def train_recipe(name: str, seed: int = 0, *, dataset: str | None = DATASET, dev
 def evaluate(name: str, model: nn.Module, *, dataset: str | None = DATASET, device=None) -> dict:
     """``train.evaluate`` of ``model`` on recipe ``name``'s validation data."""
     recipe = _recipe(name)
+    if recipe.task in DETECTION_TASKS:
+        return _evaluate_detector(model, _scenes("val"), device)
     _, val_loader = task_loaders(recipe.task, dataset=dataset)
     fitted = PointLogits(model) if recipe.task in POINT_TASKS else model
     return train.evaluate(fitted, val_loader, NUM_CLASSES[recipe.task], device=device)

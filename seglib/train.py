@@ -24,7 +24,7 @@ from ._files import write_atomically
 from .analysis import count_macs, count_params
 from .metrics import ConfusionMatrix
 
-__all__ = ["fit", "evaluate", "predict", "logits_of", "NonFiniteLossError", "compare", "comparison_row", "comparison_table"]
+__all__ = ["fit", "fit_detector", "evaluate", "predict", "logits_of", "NonFiniteLossError", "compare", "comparison_row", "comparison_table"]
 
 
 def logits_of(output, target_size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -197,27 +197,7 @@ def fit(
     history: dict[str, list] = {key: [] for key in (
         "epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds",
         "train_seconds")}
-    start = 1
-    if resume and path is not None and path.exists():
-        state = _load_checkpoint(path, device)
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None and state.get("scheduler") is not None:
-                scheduler.load_state_dict(state["scheduler"])
-        except (RuntimeError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"checkpoint {path} does not fit this model or optimizer ({_first_line(error)}); it was saved by "
-                f"another run: pass another checkpoint path, or resume=False to start again"
-            ) from None
-        history = state["history"]
-        history.setdefault("train_seconds", list(history["seconds"]))  # checkpoints from before it existed
-        start = state["epoch"] + 1
-        if state["epoch"] > epochs:
-            raise ValueError(
-                f"checkpoint {path} already holds {state['epoch']} epochs but epochs={epochs}; pass "
-                f"epochs >= {state['epoch']} to continue it, or resume=False (or another checkpoint) to start again"
-            )
+    history, start = _resume(path, model, optimizer, scheduler, epochs, device, history) if resume else (history, 1)
 
     bar = tqdm(range(start, epochs + 1), desc="epochs", disable=not progress)
     for epoch in bar:
@@ -246,19 +226,119 @@ def fit(
         for key, value in row.items():
             history[key].append(value)
         bar.set_postfix(loss=f"{train_loss:.3f}", val_miou=f"{row['val_miou']:.3f}")
-        if path is not None:
-            if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()):
-                raise NonFiniteLossError(f"epoch {epoch}: the model's weights hold NaN or infinite values after the "
-                                         f"last step. {_kept(path, epoch)}{_NAN_HINT}")
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                     "history": history, "epoch": epoch}
-            write_atomically(path, lambda file: torch.save(state, file))  # a crash keeps the last one
+        _save_state(path, model, optimizer, scheduler, history, epoch)
     return history
 
 
 _NAN_HINT = (" Lower the learning rate, check the images and masks for NaN, or clip gradients "
              "(torch.nn.utils.clip_grad_norm_)")
+
+
+def _resume(path: Path | None, model, optimizer, scheduler, epochs: int, device, history: dict) -> tuple[dict, int]:
+    """(history, first epoch to train) of the run saved at ``path``, with the model, optimizer and
+    scheduler restored from it; ``(history, 1)`` when there is no checkpoint yet."""
+    if path is None or not path.exists():
+        return history, 1
+    state = _load_checkpoint(path, device)
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"checkpoint {path} does not fit this model or optimizer ({_first_line(error)}); it was saved by "
+            f"another run: pass another checkpoint path, or resume=False to start again"
+        ) from None
+    history = state["history"]
+    history.setdefault("train_seconds", list(history["seconds"]))  # checkpoints from before it existed
+    if state["epoch"] > epochs:
+        raise ValueError(
+            f"checkpoint {path} already holds {state['epoch']} epochs but epochs={epochs}; pass "
+            f"epochs >= {state['epoch']} to continue it, or resume=False (or another checkpoint) to start again"
+        )
+    return history, state["epoch"] + 1
+
+
+def _save_state(path: Path | None, model, optimizer, scheduler, history: dict, epoch: int) -> None:
+    """Save the run after ``epoch`` atomically at ``path`` (a crash keeps the last one)."""
+    if path is None:
+        return
+    if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()):
+        raise NonFiniteLossError(f"epoch {epoch}: the model's weights hold NaN or infinite values after the "
+                                 f"last step. {_kept(path, epoch)}{_NAN_HINT}")
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+             "history": history, "epoch": epoch}
+    write_atomically(path, lambda file: torch.save(state, file))
+
+
+def fit_detector(
+    model: nn.Module,
+    train_items: list,
+    evaluate_fn: Callable[[nn.Module], dict] | None = None,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler=None,
+    batch_size: int = 4,
+    augment: Callable | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, list]:
+    """``fit`` for a torchvision detector (Mask R-CNN, lecture 007): ``train_items`` are
+    ``(image, target)`` pairs, the model returns its dict of losses in training mode and their
+    sum is minimised. ``augment(image, target)`` (drawing from PyTorch's generator) is applied
+    to every item; ``evaluate_fn(model)`` returns ``evaluate``-style results (``miou``,
+    ``pixel_accuracy``) after each epoch. The history has ``fit``'s keys (``train_miou`` and
+    ``val_loss`` are NaN); seeding, checkpoints and resuming work as in ``fit``."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int (the last epoch to train), got {epochs!r}")
+    if not train_items:
+        raise ValueError("train_items is empty: give (image, target) pairs to train on")
+    path = Path(checkpoint).expanduser() if checkpoint is not None else None
+    if path is not None:
+        _check_checkpoint_path(path)
+    device = get_device(device)
+    model.to(device)
+    history: dict[str, list] = {key: [] for key in (
+        "epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds", "train_seconds")}
+    history, start = _resume(path, model, optimizer, scheduler, epochs, device, history) if resume else (history, 1)
+    for epoch in tqdm(range(start, epochs + 1), desc="epochs", disable=not progress):
+        seed_everything(seed + epoch)
+        began = time.perf_counter()
+        model.train()
+        order, total = torch.randperm(len(train_items)).tolist(), 0.0
+        for step in range(0, len(order), batch_size):
+            batch = [train_items[i] for i in order[step:step + batch_size]]
+            if augment is not None:
+                batch = [augment(*item) for item in batch]
+            images = [image.to(device) for image, _ in batch]
+            targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
+            loss = sum(model(images, targets).values())
+            if not bool(torch.isfinite(loss)):
+                raise NonFiniteLossError(f"epoch {epoch}: the loss is {loss.item()} at image {step}; the weights were "
+                                         f"not updated with it. {_kept(path, epoch)}{_NAN_HINT}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+        if scheduler is not None:
+            scheduler.step()
+        train_seconds = time.perf_counter() - began
+        results = evaluate_fn(model) if evaluate_fn is not None else {}
+        row = {"epoch": epoch, "train_loss": total / len(order), "train_miou": float("nan"), "val_loss": float("nan"),
+               "val_miou": float(results.get("miou", float("nan"))),
+               "val_pixel_accuracy": float(results.get("pixel_accuracy", float("nan"))),
+               "seconds": time.perf_counter() - began, "train_seconds": train_seconds}
+        for key, value in row.items():
+            history[key].append(value)
+        _save_state(path, model, optimizer, scheduler, history, epoch)
+    return history
+
 
 
 def _kept(path: Path | None, epoch: int) -> str:

@@ -3,6 +3,7 @@
     python tools/train_course_models.py --list           # every recipe, its notebook and state
     python tools/train_course_models.py 04               # notebook 04's set (FCNs and their classifier)
     python tools/train_course_models.py 05               # notebook 05's set
+    python tools/train_course_models.py 07               # notebook 07's set (Mask R-CNN, semantic head)
     python tools/train_course_models.py --only unet      # one model (all its seeds)
     python tools/train_course_models.py 04 --force       # retrain even if the checkpoint is current
 
@@ -36,6 +37,8 @@ def state_of(name: str) -> str:
         return "missing"
     except course.StaleCheckpoint as error:
         return f"stale ({error})"
+    except Exception as error:  # e.g. a model whose code no longer imports: say so, list the others
+        return f"cannot be loaded ({type(error).__name__}: {error})"
     mean, half, values = course.spread(name)
     return f"current: val mIoU {mean:.3f} ± {half:.3f} over {len(values)} seed(s)"
 
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
     names = [n for n, r in course.RECIPES.items() if r.notebook in args.notebooks] + args.only
     unknown = [n for n in args.only if n not in course.RECIPES]
     if unknown or not names:
-        parser.error(f"unknown recipe(s) {unknown}" if unknown else "name notebooks (04, 05) or --only NAME; --list shows them")
+        parser.error(f"unknown recipe(s) {unknown}" if unknown else "name notebooks (04, 05, 07) or --only NAME; --list shows them")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = get_device()

@@ -26,7 +26,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from .blocks import ConvBNReLU, check_input
 
-__all__ = ["TinyBackbone", "build_maskrcnn", "predict_instances", "to_maskrcnn_input"]
+__all__ = ["TinyBackbone", "build_maskrcnn", "predict_instances", "to_maskrcnn_input", "random_hflip", "paint_detections"]
 
 
 class TinyBackbone(nn.Module):
@@ -95,6 +95,27 @@ def to_maskrcnn_input(item: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]
 
     image = torch.as_tensor(np.ascontiguousarray(item["image"])).permute(2, 0, 1).float() / 255
     return image, maskrcnn_target(item)
+
+
+def random_hflip(image: torch.Tensor, target: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    """Mirror an image and its Mask R-CNN target left-right half of the time (PyTorch's generator)."""
+    if torch.rand(()) >= 0.5:
+        return image, target
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
+    return image.flip(-1), {**target, "boxes": boxes, "masks": target["masks"].flip(-1)}
+
+
+def paint_detections(output: dict, score_threshold: float = 0.5, mask_threshold: float = 0.5) -> np.ndarray:
+    """One image's detections (``predict_instances``) → a class map (H, W): each detection
+    scoring above ``score_threshold`` paints its class where its mask exceeds ``mask_threshold``,
+    higher scores on top; 0 where no detection does."""
+    from ..instance import masks_to_instances
+
+    keep = output["scores"] > score_threshold
+    instances = masks_to_instances(output["masks"][keep][:, 0], threshold=mask_threshold)
+    return np.concatenate([[0], output["labels"][keep].cpu().numpy()])[instances]
 
 
 @torch.no_grad()

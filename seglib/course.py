@@ -153,6 +153,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            epochs=24, lr=1e-2),
 ]}
 
+# Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses these two
+# models, so its comparisons over seeds need both models of each seed.
+ALL_SEED_WEIGHTS = ("maskrcnn_scenes", "semantic_scenes")
+
 NUM_CLASSES = {"voc64": 21, "voc64-crops": 21, "membranes": 2, "membrane-patches": 2, "scenes64": 8, "scenes": 8,
                "scenes-instances": 4}
 POINT_TASKS = ("voc64-crops", "membrane-patches")  # classifiers: one label per input
@@ -536,8 +540,11 @@ def make_checkpoint(name: str, *, dataset: str | None = DATASET, device=None, pr
             "fingerprint": runs[0]["fingerprint"], "dataset": dataset, "data": description,
             "command": f"{COMMAND} --only {name}",
             "runs": [{k: v for k, v in run.items() if k != "state_dict"} for run in runs]}
+    saved = {"state_dict": runs[0]["state_dict"], "meta": meta}
+    if name in ALL_SEED_WEIGHTS:
+        saved["seed_state_dicts"] = {str(run["seed"]): run["state_dict"] for run in runs[1:]}
     path = Path(out_dir) / f"{name}.pt"
-    write_atomically(path, lambda file: torch.save({"state_dict": runs[0]["state_dict"], "meta": meta}, file))
+    write_atomically(path, lambda file: torch.save(saved, file))
     return path
 
 
@@ -560,10 +567,11 @@ def record(name: str, folder: Path | None = None) -> dict:
         raise StaleCheckpoint(f"{path} cannot be read ({error}); regenerate it with `{COMMAND} --only {name} --force`") from error
 
 
-def load(name: str, folder: Path | None = None) -> nn.Module:
+def load(name: str, folder: Path | None = None, seed: int = 0) -> nn.Module:
     """Recipe ``name``'s model with its seed-0 course weights (float32, eval mode), loaded with
     ``weights_only=True`` and ``strict=True``. Raises ``StaleCheckpoint``, naming the command
-    that regenerates it, when the recipe or the model's definition changed since it was made."""
+    that regenerates it, when the recipe or the model's definition changed since it was made.
+    Other seeds' weights are kept only for the recipes in ``ALL_SEED_WEIGHTS``."""
     recipe = _recipe(name)
     path = _checkpoint_path(name, folder)
     meta = record(name, folder)
@@ -575,13 +583,24 @@ def load(name: str, folder: Path | None = None) -> nn.Module:
     if meta["settings"] != recipe.settings():
         changed = sorted(k for k in recipe.settings() if meta["settings"].get(k) != recipe.settings()[k])
         raise StaleCheckpoint(f"{path} was trained with other settings ({', '.join(changed)} changed); {fix}")
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    return _load_rounded(model, state).eval()
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if seed == 0:
+        return _load_rounded(model, saved["state_dict"]).eval()
+    others = saved.get("seed_state_dicts", {})
+    if str(seed) not in others:
+        kept = [0, *map(int, others)]
+        raise KeyError(f"{path} keeps the weights of seed(s) {kept} only, not seed {seed}; the other seeds' "
+                       f"results are in course.record({name!r})['runs']")
+    return _load_rounded(model, others[str(seed)]).eval()
 
 
 def spread(name: str, key: str = "miou", folder: Path | None = None) -> tuple[float, float, list[float]]:
-    """(mean, half the range, values) of a validation result over the checkpoint's seeds."""
-    values = [run["val"][key] for run in record(name, folder)["runs"]]
+    """(mean, half the range, values) of a validation result over the checkpoint's seeds. ``key``
+    names a number of the stored results: ``miou``, ``pixel_accuracy`` or ``mean_accuracy``."""
+    values = [run["val"].get(key) for run in record(name, folder)["runs"]]
+    if not all(isinstance(v, float) for v in values):
+        scalars = sorted(k for k, v in record(name, folder)["runs"][0]["val"].items() if isinstance(v, float))
+        raise KeyError(f"{key!r} is not a number in {name}'s stored results; spread takes one of {scalars}")
     return float(np.mean(values)), (max(values) - min(values)) / 2, values
 
 

@@ -30,6 +30,7 @@ from .metrics import to_panoptic
 __all__ = [
     "coco_to_panoptic",
     "connected_instances",
+    "grouping_errors",
     "instances_to_masks",
     "masks_to_instances",
     "masks_to_panoptic",
@@ -101,6 +102,28 @@ def watershed_instances(semantic, thing_ids: Iterable[int], *, min_distance: int
         labelled = watershed(-distance, markers, mask=mask)
         instances[mask] = labelled[mask] + instances.max()
     return _renumber(instances)
+
+
+def grouping_errors(pred, truth) -> dict:
+    """How a grouping's instance map ``pred`` (H, W) gets the true instances ``truth`` (H, W)
+    wrong (0 = no instance in both). Each predicted segment belongs to the true instance holding
+    most of its pixels; a true instance is **split** when two or more segments belong to it. A
+    predicted segment **merges** when it holds most of the pixels of two or more true instances.
+    Equal counts of segments and instances can hide both errors (lecture 002: watershed).
+    Returns ``{"true", "pred", "split", "merged"}`` (counts of instances and of segments)."""
+    pred, truth = _as_map(pred, "pred"), _as_map(truth, "truth")
+    if pred.shape != truth.shape:
+        raise ValueError(f"pred and truth must have the same shape, got {pred.shape} and {truth.shape}")
+    if min(pred.min(initial=0), truth.min(initial=0)) < 0:
+        raise ValueError("instance ids must be >= 0 (0 = no instance); got negative values")
+    true_ids, pred_ids = np.unique(truth[truth > 0]), np.unique(pred[pred > 0])
+    overlap = np.zeros((int(truth.max(initial=0)) + 1, int(pred.max(initial=0)) + 1), np.int64)
+    np.add.at(overlap, (truth.ravel(), pred.ravel()), 1)
+    homes = overlap[:, pred_ids].argmax(0)  # the true instance (or 0) holding most of each segment
+    split = sum(int((homes == t).sum() >= 2) for t in true_ids)
+    majority = overlap[true_ids][:, pred_ids] * 2 > overlap[true_ids].sum(1, keepdims=True)  # (true, pred)
+    merged = int((majority.sum(0) >= 2).sum())
+    return {"true": len(true_ids), "pred": len(pred_ids), "split": split, "merged": merged}
 
 
 def _renumber(instances: np.ndarray) -> np.ndarray:

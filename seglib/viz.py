@@ -29,6 +29,7 @@ __all__ = [
     "show_images",
     "show_matrix",
     "show_matrices",
+    "paint_panoptic",
     "figure_to_png",
     "static_slider",
     "live_explorer",
@@ -347,6 +348,23 @@ def colorize(mask) -> np.ndarray:
     from .data.voc import decode_mask
 
     return decode_mask(mask)
+
+
+def paint_panoptic(panoptic, categories, label_divisor: int = 1000) -> np.ndarray:
+    """RGB uint8 picture of a panoptic map (``category * label_divisor + instance``, void -1):
+    stuff in its category's colour, each thing in a brightness of its own, void white.
+    ``categories`` maps a category id to a COCO category dict with ``"color"`` (lecture 002)."""
+    panoptic = np.asarray(panoptic)
+    out = np.full(panoptic.shape + (3,), 255, np.uint8)
+    for pan_id in np.unique(panoptic[panoptic >= 0]):
+        category = int(pan_id // label_divisor)
+        if category not in categories:
+            raise KeyError(f"the panoptic map holds category {category}, which categories lacks ({sorted(categories)})")
+        colour = np.array(categories[category]["color"], float)
+        if pan_id % label_divisor:  # a thing: vary the brightness per instance
+            colour = np.clip(colour * (0.4 + 0.9 * ((pan_id % label_divisor * 0.618) % 1.0)) + 20, 0, 255)
+        out[panoptic == pan_id] = colour
+    return out
 
 
 def show_confusion(matrix, class_names: Sequence[str] | None = None, normalize: bool = True, ax=None,

@@ -133,3 +133,17 @@ def test_bad_inputs_say_what_is_wrong():
         instance.masks_to_panoptic(np.zeros((2, 3, 4), bool), [1])
     with pytest.raises(ValueError, match="integer map"):
         instance.panoptic_to_coco(np.zeros((3, 4)))
+
+
+def test_grouping_errors_counts_splits_and_merges_that_equal_counts_hide():
+    truth = np.zeros((6, 12), int)
+    truth[:, 0:4], truth[:, 4:8], truth[:, 8:12] = 1, 2, 3
+    pred = np.zeros_like(truth)
+    pred[:3, 0:4], pred[3:, 0:4] = 1, 2  # instance 1 cut in two
+    pred[:, 4:12] = 3  # instances 2 and 3 merged
+    assert instance.grouping_errors(pred, truth) == {"true": 3, "pred": 3, "split": 1, "merged": 1}
+    assert instance.grouping_errors(truth, truth) == {"true": 3, "pred": 3, "split": 0, "merged": 0}
+    with pytest.raises(ValueError, match="same shape"):
+        instance.grouping_errors(pred[:, :5], truth)
+    with pytest.raises(ValueError, match=">= 0"):
+        instance.grouping_errors(-pred, truth)

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
-from seglib.models.maskrcnn import build_maskrcnn, predict_instances
+from seglib import train
+from seglib.models.maskrcnn import build_maskrcnn, paint_detections, predict_instances, random_hflip
 from seglib.models.panoptic import SemanticNet, paste_mask_logits, upsnet_fusion
 
 STUFF, THINGS = (4, 5, 6, 7), (1, 2, 3)
@@ -120,3 +121,62 @@ def test_maskrcnn_trains_and_predict_instances_returns_the_logits_it_pasted():
     torch.testing.assert_close(pasted, out["masks"])
     with pytest.raises(ValueError, match="at least 2"):
         build_maskrcnn(num_classes=1)
+
+
+def _one_box_item(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(3, 64, 64, generator=g)
+    mask = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    mask[0, 10:30, 20:40] = 1
+    return image, {"boxes": torch.tensor([[20.0, 10.0, 40.0, 30.0]]), "labels": torch.tensor([2]), "masks": mask}
+
+
+def test_random_hflip_mirrors_boxes_with_their_masks():
+    image, target = _one_box_item(0)
+    flips = 0
+    for seed in range(8):
+        torch.manual_seed(seed)
+        flipped_image, flipped = random_hflip(image, target)
+        if not torch.equal(flipped_image, image):
+            flips += 1
+            torch.testing.assert_close(flipped_image, image.flip(-1))
+            assert flipped["boxes"].tolist() == [[24.0, 10.0, 44.0, 30.0]]
+            ys, xs = torch.nonzero(flipped["masks"][0], as_tuple=True)
+            assert (xs.min().item(), xs.max().item() + 1) == (24, 44)  # the mask fills its mirrored box
+    assert 0 < flips < 8
+
+
+def test_paint_detections_keeps_confident_ones_and_puts_higher_scores_on_top():
+    masks = torch.zeros(3, 1, 4, 6)
+    masks[0, 0, :, :4] = 0.9  # score 0.8, class 1
+    masks[1, 0, :, 2:] = 0.9  # score 0.6, class 2: under the first where they overlap
+    masks[2, 0] = 0.9  # score 0.3: dropped
+    output = {"scores": torch.tensor([0.8, 0.6, 0.3]), "labels": torch.tensor([1, 2, 3]), "masks": masks}
+    painted = paint_detections(output)
+    assert painted.tolist() == [[1, 1, 1, 1, 2, 2]] * 4
+    empty = {"scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long), "masks": torch.zeros(0, 1, 4, 6)}
+    assert (paint_detections(empty) == 0).all()
+
+
+def test_fit_detector_resumes_exactly_and_reports_each_epoch(tmp_path):
+    items = [_one_box_item(seed) for seed in range(4)]
+
+    def run(epochs, checkpoint=None, resume=False, model=None):
+        torch.manual_seed(0)
+        model = model or build_maskrcnn(image_size=64, width=8, channels=16, representation_size=32, mask_channels=16)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        history = train.fit_detector(model, items, lambda m: {"miou": 0.5, "pixel_accuracy": 0.9}, epochs=epochs,
+                                     optimizer=optimizer, batch_size=2, augment=random_hflip, seed=3, device="cpu",
+                                     checkpoint=checkpoint, resume=resume, progress=False)
+        return model, history
+
+    whole, history = run(2)
+    assert history["epoch"] == [1, 2] and history["val_miou"] == [0.5, 0.5]
+    assert all(loss > 0 for loss in history["train_loss"])
+    run(1, tmp_path / "run.pt")
+    resumed, resumed_history = run(2, tmp_path / "run.pt", resume=True)
+    assert resumed_history["train_loss"] == history["train_loss"]
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    with pytest.raises(ValueError, match="empty"):
+        train.fit_detector(whole, [], epochs=1, optimizer=torch.optim.SGD(whole.parameters(), lr=0.1))

@@ -89,3 +89,14 @@ def test_plot_history_and_per_class_bars():
     assert len(ax.patches) == 4 and ax.patches[1].get_height() == 0.0
     with pytest.raises(ValueError, match="for 2 classes"):
         viz.plot_per_class({"ce": [0.1]}, ["bg", "cat"])
+
+
+def test_paint_panoptic_colours_stuff_by_class_things_by_instance_and_void_white():
+    categories = {1: {"color": [200, 0, 0]}, 4: {"color": [0, 0, 200]}}
+    panoptic = np.array([[1001, 1002, 4000, -1]])
+    picture = viz.paint_panoptic(panoptic, categories)
+    assert picture.dtype == np.uint8 and picture.shape == (1, 4, 3)
+    assert picture[0, 2].tolist() == [0, 0, 200] and picture[0, 3].tolist() == [255, 255, 255]
+    assert picture[0, 0].tolist() != picture[0, 1].tolist()  # two balls, two shades
+    with pytest.raises(KeyError, match="category 7"):
+        viz.paint_panoptic(np.array([[7000]]), categories)

@@ -32,7 +32,7 @@ from ._files import write_atomically
 
 __all__ = ["RECIPES", "Recipe", "CHECKPOINT_DIR", "StaleCheckpoint", "load", "record", "train_recipe", "make_checkpoint",
            "task_loaders", "build", "evaluate", "fingerprint", "spread", "distinguishable", "compare", "table",
-           "retrained_dir", "verdict"]
+           "retrained_dir", "verdict", "things_truth", "ALL_SEED_WEIGHTS"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "course"
 COMMAND = "python tools/train_course_models.py"
@@ -317,7 +317,7 @@ def _scene_tensors(split: str, size: int | None = None):
     return (images - mean) / std, labels
 
 
-def _things_truth(item: dict) -> torch.Tensor:
+def things_truth(item: dict) -> torch.Tensor:
     """A scene's thing classes (1-3) as a map, 0 for stuff, 255 where the scene is void."""
     semantic = torch.as_tensor(item["semantic"]).long()
     return torch.where((semantic >= 1) & (semantic <= 3) | (semantic == 255), semantic, torch.zeros_like(semantic))
@@ -336,7 +336,7 @@ def _evaluate_detector(model: nn.Module, items: list[dict], device=None) -> dict
         outputs = predict_instances(model.to(device), [to_maskrcnn_input(item)[0].to(device) for item in chunk])
         for item, output in zip(chunk, outputs):
             output = {k: v.cpu() for k, v in output.items()}
-            matrix.update(torch.as_tensor(paint_detections(output))[None], _things_truth(item)[None])
+            matrix.update(torch.as_tensor(paint_detections(output))[None], things_truth(item)[None])
     return matrix.compute()
 
 

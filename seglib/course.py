@@ -32,7 +32,7 @@ from ._files import write_atomically
 
 __all__ = ["RECIPES", "Recipe", "CHECKPOINT_DIR", "StaleCheckpoint", "load", "record", "train_recipe", "make_checkpoint",
            "task_loaders", "build", "evaluate", "fingerprint", "spread", "distinguishable", "compare", "table",
-           "retrained_dir", "verdict", "things_truth", "ALL_SEED_WEIGHTS"]
+           "retrained_dir", "verdict", "things_truth", "ALL_SEED_WEIGHTS", "LOSSES"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "course"
 COMMAND = "python tools/train_course_models.py"
@@ -65,11 +65,15 @@ class Recipe:
     init: str | None = None
     seeds: tuple[int, ...] = (0, 1)
     note: str = ""
+    loss: str = "cross-entropy"
 
     def settings(self) -> dict:
-        """What the checkpoint records and compares: every field but ``build``."""
+        """What the checkpoint records and compares: every field but ``build``; ``loss`` only
+        when it is not plain cross-entropy (checkpoints made before the field existed used it)."""
         settings = {k: v for k, v in asdict(self).items() if k != "build"}
         settings["seeds"] = list(self.seeds)
+        if self.loss == "cross-entropy":
+            del settings["loss"]
         return settings
 
 
@@ -110,6 +114,33 @@ def _membrane_patch_classifier():
                            kernel_sizes=(5, 5, 3), pool=True, hidden=(32,))  # notebook 03's net
 
 
+def _small_dilated_net():
+    from .models.small import SmallDilatedNet
+    return SmallDilatedNet(num_classes=21, width=24)
+
+
+LOSSES = ("cross-entropy", "weighted CE", "focal", "soft Dice", "CE + Dice")  # notebook 08's comparison
+
+
+def _loss_function(name: str, train_set) -> nn.Module:
+    """Loss ``name`` of ``LOSSES``; "weighted CE" weighs classes by median frequency balancing
+    over the training masks (without augmentation)."""
+    from . import losses
+
+    if name == "cross-entropy":
+        return nn.CrossEntropyLoss(ignore_index=255)
+    if name == "weighted CE":
+        masks = torch.stack([torch.as_tensor(mask) for _, mask in train_set])
+        return nn.CrossEntropyLoss(weight=losses.median_frequency_weights(masks, 21), ignore_index=255)
+    if name == "focal":
+        return losses.FocalLoss(gamma=2.0)
+    if name == "soft Dice":
+        return losses.SoftDiceLoss()
+    if name == "CE + Dice":
+        return losses.CombinedLoss([nn.CrossEntropyLoss(ignore_index=255), losses.SoftDiceLoss()])
+    raise KeyError(f"unknown loss {name!r}; the course losses are {', '.join(LOSSES)}")
+
+
 def _maskrcnn():
     from .models.maskrcnn import build_maskrcnn
     return build_maskrcnn()
@@ -137,7 +168,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("membrane_unet", "05", "U-Net on EM membranes", "membranes", _membrane_unet, epochs=30, lr=2e-3),
     Recipe("membrane_patch", "05", "patch classifier on EM membranes (notebook 03's)", "membrane-patches",
            _membrane_patch_classifier, epochs=20, batch_size=128,
-           note="Ciresan-style centre-pixel classifier, scored on the same held-out slices as the U-Net"),
+           note="Ciresan-style centre-pixel classifier; its val mIoU is on 4000 pixels sampled uniformly from "
+                "the U-Net's held-out slices (notebook 05 scores both on every pixel of them)"),
     Recipe("scenes_unet", "05", "U-Net on stuff-and-things scenes", "scenes64", _unet(8), epochs=30, seeds=(0,),
            note="the source of the transfer experiment: its encoder is copied, its head is not"),
     Recipe("unet_few_transfer", "05", "U-Net, 100 images, encoder from the scenes", "voc64", _unet(), epochs=40,
@@ -151,6 +183,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
                 "classes (0 elsewhere), as paint_detections does"),
     Recipe("semantic_scenes", "07", "semantic head (SemanticNet) on the scenes", "scenes", _semantic_scenes,
            epochs=24, lr=1e-2),
+    # notebook 08: one small network, five losses, the same data, schedule and seeds
+    *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
+             f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
 ]}
 
 # Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses these two
@@ -481,9 +516,14 @@ def train_recipe(name: str, seed: int = 0, *, dataset: str | None = DATASET, dev
     train_loader, val_loader = task_loaders(recipe.task, batch_size=recipe.batch_size,
                                             train_images=recipe.train_images, dataset=dataset)
     fitted = PointLogits(model) if recipe.task in POINT_TASKS else model
+    loss_fn = None
+    if recipe.loss != "cross-entropy":
+        root = data.voc_root(dataset).path
+        loss_fn = _loss_function(recipe.loss, data.VOCSegmentation(root, "train", transform=data.eval_transform(IMAGE_SIZE),
+                                                                   size=IMAGE_SIZE))
     history = train.fit(fitted, train_loader, val_loader, num_classes=NUM_CLASSES[recipe.task], epochs=recipe.epochs,
-                        optimizer=optimizer, scheduler=scheduler, seed=seed, device=device, progress=progress,
-                        checkpoint=checkpoint, resume=checkpoint is not None)
+                        optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn, seed=seed, device=device,
+                        progress=progress, checkpoint=checkpoint, resume=checkpoint is not None)
     return model.cpu(), history
 
 

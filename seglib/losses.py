@@ -14,7 +14,7 @@ from torch import nn
 
 from ._guards import check_number
 
-__all__ = ["focal_loss", "FocalLoss", "soft_dice_loss", "SoftDiceLoss", "CombinedLoss"]
+__all__ = ["focal_loss", "FocalLoss", "soft_dice_loss", "SoftDiceLoss", "CombinedLoss", "median_frequency_weights"]
 
 
 def _check_logits_target(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None) -> None:
@@ -114,6 +114,24 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int
     cardinality = probs.transpose(0, 1).reshape(num_classes, -1).sum(1) + target_count
     dice = (2 * intersection + smooth) / (cardinality + smooth).clamp_min(eps)
     return ((1 - dice) * (target_count > 0)).mean()
+
+
+def median_frequency_weights(masks: torch.Tensor, num_classes: int, ignore_index: int | None = 255) -> torch.Tensor:
+    """Class weights for cross-entropy by median frequency balancing (Eigen and Fergus, 2015):
+    ``median(freq) / freq_c`` over the labelled pixels of ``masks``; a class that never occurs
+    gets weight 0 (it cannot be learned from these masks anyway)."""
+    labels = masks[masks != ignore_index] if ignore_index is not None else masks.reshape(-1)
+    if labels.numel() == 0:
+        raise ValueError("masks hold no labelled pixel: cannot count class frequencies")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"mask values must lie in 0..{num_classes - 1} or be ignore_index={ignore_index}, "
+                         f"got {int(labels.min())}..{int(labels.max())}")
+    frequency = torch.bincount(labels.long(), minlength=num_classes).double()
+    frequency /= frequency.sum()
+    present = frequency > 0
+    weights = torch.zeros(num_classes, dtype=torch.float64)
+    weights[present] = frequency[present].median() / frequency[present]
+    return weights.float()
 
 
 class FocalLoss(nn.Module):

@@ -107,3 +107,24 @@ def test_bad_inputs(call, match):
     logits, target = logits_and_target(0)
     with pytest.raises((ValueError, TypeError), match=match):
         call(logits, target)
+
+
+def test_median_frequency_weights_match_eigen_and_fergus():
+    from seglib.losses import median_frequency_weights
+
+    masks = torch.tensor([[0, 0, 0, 0, 0, 0, 1, 1, 2, 255]])  # frequencies 6/9, 2/9, 1/9; class 3 absent
+    weights = median_frequency_weights(masks, 4)
+    torch.testing.assert_close(weights, torch.tensor([(2 / 9) / (6 / 9), 1.0, (2 / 9) / (1 / 9), 0.0]))
+    with pytest.raises(ValueError, match="no labelled pixel"):
+        median_frequency_weights(torch.full((2, 2), 255), 4)
+    with pytest.raises(ValueError, match="0..3"):
+        median_frequency_weights(torch.tensor([[0, 7]]), 4)
+
+
+def test_small_dilated_net_keeps_the_input_size_and_says_what_is_wrong():
+    from seglib.models.small import SmallDilatedNet
+
+    net = SmallDilatedNet(num_classes=5, width=8)
+    assert net(torch.rand(2, 3, 32, 48)).shape == (2, 5, 32, 48)
+    with pytest.raises(ValueError, match="multiple of 4|divisible by 4"):
+        net(torch.rand(2, 3, 30, 32))

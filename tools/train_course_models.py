@@ -10,7 +10,8 @@
 Each recipe trains with seglib.train.fit (AdamW, cosine schedule) on the synthetic stand-in, for
 every seed it lists, and writes checkpoints/course/NAME.pt: seed 0's weights in float16, and the
 history, validation results, settings, device and wall time of every seed. It is deterministic
-by seed and resumable: finished seeds are kept in data/course_runs/ and an interrupted seed
+by seed on one machine with the same thread count and library versions (another thread count
+changes the order of float sums, and so the last bits of the weights), and resumable: finished seeds are kept in data/course_runs/ and an interrupted seed
 resumes from its last epoch; a current checkpoint is skipped unless --force. The same command
 runs unchanged on a GPU (the device comes from seglib.get_device(); SEGLIB_DEVICE=cpu forces
 the CPU). Checkpoints must stay under 6 MB each and 40 MB together: the tool refuses to write

@@ -5,6 +5,7 @@
 - ``autoencoder``, ``segnet``, ``unet``, ``resnet_unet``: encoder-decoders (notebook 05)
 - ``deeplab``, ``psp``, ``crfrnn``: atrous networks, ASPP, pyramid pooling, CRF-as-RNN (notebook 06)
 - ``maskrcnn``, ``panoptic``: a small Mask R-CNN and UPSNet-style panoptic fusion (notebook 07)
+- ``small``: the small dilated network of the loss comparison (notebook 08)
 
 Import the family you need, e.g. ``from seglib.models.unet import UNet``.
 """

@@ -1,0 +1,32 @@
+"""The small dilated network of notebook 08's loss comparison (lecture 001, "losses").
+
+Small on purpose, so that five losses × two seeds train to convergence on a CPU: a strided
+encoder (two stride-2 convolutions), dilated convolutions for context (rates 2 and 4, as in
+DeepLab, notebook 06) and a 1×1 classifier whose scores are upsampled bilinearly (FCN,
+notebook 04) back to the input size.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import ConvBNReLU, check_input
+
+__all__ = ["SmallDilatedNet"]
+
+
+class SmallDilatedNet(nn.Module):
+    """Output stride 4; ``width`` channels throughout; logits (N, ``num_classes``, H, W)."""
+
+    def __init__(self, num_classes: int = 21, width: int = 24, in_channels: int = 3):
+        super().__init__()
+        self.in_channels = in_channels
+        self.features = nn.Sequential(
+            ConvBNReLU(in_channels, width, stride=2), ConvBNReLU(width, width), ConvBNReLU(width, width, stride=2),
+            ConvBNReLU(width, width, dilation=2), ConvBNReLU(width, width, dilation=4))
+        self.classifier = nn.Conv2d(width, num_classes, 1)
+        self.upsample = nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, in_channels=self.in_channels, multiple=4, model="SmallDilatedNet")
+        return self.upsample(self.classifier(self.features(x)))

@@ -17,6 +17,8 @@ The package is laid in floors; each module imports only modules on floors below 
 
 Apart: ``download`` (mirrors, MD5, safe extraction, ``download_voc``) and ``cli`` (the command line).
 """
+from importlib import import_module
+
 from .choice import DatasetRoot, em_root, synthetic_panoptic, synthetic_voc, voc_root
 from .download import VOC_MD5, VOC_MIRRORS, download_voc
 from .isbi import EMSplits, em_splits, read_isbi
@@ -62,7 +64,5 @@ _LAZY = {  # importing Albumentations takes ~3 s; only notebooks that augment or
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from importlib import import_module
-
         return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'seglib.data' has no attribute {name!r}")

@@ -20,6 +20,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from tqdm.auto import tqdm
+
 from .paths import VOC_FOLDER, data_root
 from .vocformat import missing_parts
 
@@ -85,8 +87,6 @@ def download(urls, dest, md5: str, progress: bool = True, *, timeout: float = 60
 
 
 def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None

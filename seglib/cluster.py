@@ -230,12 +230,12 @@ def majority_labels(segments, target, num_classes: int, ignore_index: int | None
 
 
 def dark_cluster(images, seed: int = 0) -> torch.Tensor:
-    """k-means with k = 2 on the grey levels of ``images`` (uint8 or float, any shape), all pixels
-    clustered together, and the darker cluster called foreground: a boolean map of the same
-    shape. It needs no ground truth, and it is the unsupervised membrane baseline of lecture 003
+    """k-means with k = 2 on the grey levels of ``images`` (0..255, any shape; scaled to [0, 1]),
+    all pixels clustered together, and the darker cluster called foreground: a boolean map of
+    the same shape. It needs no ground truth, and it is the unsupervised membrane baseline of lecture 003
     (K. N. Toosi: k = 2 on EM membranes) that notebooks 02, 03 and 05 score."""
     images = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    grey = images.float().reshape(-1, 1)
+    grey = images.float().reshape(-1, 1) / 255
     labels, centers = kmeans(grey, 2, seed=seed)
     return (labels == centers[:, 0].argmin()).reshape(images.shape)
 

@@ -5,7 +5,7 @@ tests pin ``synthetic``. Nothing is ever downloaded implicitly: ``download_voc``
 ``python -m seglib.data download``) is the only way to fetch PASCAL VOC 2012.
 
 The package is laid in floors; each module imports only modules on floors below it
-(``tests/test_voc.py`` checks this):
+(``tests/test_real_layouts.py`` checks this):
 
 0. ``labels`` (class indices, void, palettes, panoptic ids), ``paths`` (where data lives);
 1. ``vocformat`` (the VOC layout, classes, files and splits), ``isbi`` (the ISBI 2012 stack);

@@ -29,7 +29,7 @@ import time
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 import seglib
 from seglib import analysis, data, train
@@ -38,18 +38,18 @@ from seglib.models.unet import UNet
 SIZE, BATCH, LR = 64, 32, 3e-3
 
 
-def models(depth: int, width: int) -> dict[str, torch.nn.Module]:
+def models(depth: int, width: int, num_classes: int) -> dict[str, torch.nn.Module]:
     seglib.seed_everything(0)
-    ours = UNet(21, 3, depth=depth, base_width=width)
+    ours = UNet(num_classes, 3, depth=depth, base_width=width)
     seglib.seed_everything(0)
-    theirs = smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=3, classes=21)
+    theirs = smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=3, classes=num_classes)
     return {f"seglib UNet(depth={depth}, base_width={width})": ours, "smp.Unet(resnet18, no weights)": theirs}
 
 
-def throughput(named: dict, repeats: int, threads: int | None) -> dict[str, float]:
+def throughput(named: dict, repeats: int, threads: int | None, num_classes: int) -> dict[str, float]:
     """Training images per second at batch 32, 64×64."""
     x = torch.randn(BATCH, 3, SIZE, SIZE)
-    y = torch.randint(0, 21, (BATCH, SIZE, SIZE))
+    y = torch.randint(0, num_classes, (BATCH, SIZE, SIZE))
     steps = {}
     for name, model in named.items():
         optimizer = torch.optim.Adam(model.parameters(), lr=LR)
@@ -66,18 +66,13 @@ def throughput(named: dict, repeats: int, threads: int | None) -> dict[str, floa
     return {name: BATCH / seconds for name, seconds in best.items()}
 
 
-def loaders() -> tuple[DataLoader, DataLoader, str]:
+def loaders() -> tuple[DataLoader, DataLoader, str, int]:
     root = data.voc_root()
-    tensors = {}
-    for split in ("train", "val"):
-        items = data.VOCSegmentation(root.path, split, transform=data.eval_transform(SIZE), size=SIZE)
-        tensors[split] = items.tensors()
-    train_loader = DataLoader(TensorDataset(*tensors["train"]), batch_size=BATCH, shuffle=True)
-    val_loader = DataLoader(TensorDataset(*tensors["val"]), batch_size=64)
-    return train_loader, val_loader, root.description
+    train_part, val_part = (data.split_tensors(root, split, size=SIZE) for split in ("train", "val"))
+    return train_part.loader(BATCH, shuffle=True), val_part.loader(64), root.description, train_part.num_classes
 
 
-def train_for(model, train_loader, val_loader, budget: float) -> dict:
+def train_for(model, train_loader, val_loader, budget: float, num_classes: int) -> dict:
     """Train until ``budget`` seconds have passed (checked after every step); then evaluate."""
     seglib.seed_everything(0)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
@@ -92,7 +87,7 @@ def train_for(model, train_loader, val_loader, budget: float) -> dict:
             steps += 1
             if time.perf_counter() - start >= budget:
                 break
-    results = train.evaluate(model, val_loader, num_classes=21)
+    results = train.evaluate(model, val_loader, num_classes=num_classes)
     return {"steps": steps, "epochs": steps / len(train_loader), "miou": results["miou"]}
 
 
@@ -106,14 +101,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    train_loader, val_loader, description = loaders()
+    train_loader, val_loader, description, num_classes = loaders()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"data: {description}; {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images at {SIZE}×{SIZE}")
-    named = models(args.depth, args.width)
-    speed = throughput(named, args.repeats, threads=None)
+    named = models(args.depth, args.width, num_classes)
+    speed = throughput(named, args.repeats, threads=None, num_classes=num_classes)
     for name, model in named.items():
-        result = train_for(model, train_loader, val_loader, args.budget)
+        result = train_for(model, train_loader, val_loader, args.budget, num_classes)
         print(f"{name:36s} {analysis.count_params(model):11,d} params {analysis.count_macs(model, (3, SIZE, SIZE)) / 1e6:6.0f}M MACs "
               f"| train {speed[name]:6.1f} images/s | {args.budget:.0f} s: {result['steps']} steps "
               f"({result['epochs']:.1f} epochs), val mIoU {result['miou']:.3f}", flush=True)

@@ -33,6 +33,8 @@ __all__ = [
     "empirical_receptive_field",
     "count_params",
     "count_macs",
+    "activation_bytes",
+    "saved_for_backward_bytes",
     "time_calls",
 ]
 
@@ -295,6 +297,44 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for handle in handles:
             handle.remove()
     return total
+
+
+def activation_bytes(net: nn.Module, shape: tuple[int, ...]) -> int:
+    """Bytes of every leaf layer's output for one input of ``shape``: the activations a forward
+    pass creates (lecture 003's "preserve the resolution" cost, notebook 03). Computed from shapes
+    on the meta device, which allocates nothing; ``net`` is moved there, so pass a copy you can
+    spare (or one built on the meta device)."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        total += output.numel() * output.element_size()
+
+    leaves = [m for m in net.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            net.to("meta")(torch.zeros(shape, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def saved_for_backward_bytes(net: nn.Module, x: torch.Tensor) -> int:
+    """Bytes autograd keeps for the backward pass of one call ``net(x)`` (notebook 03), measured:
+    every tensor it saves passes through a ``saved_tensors_hooks`` pack hook; tensors that share
+    storage (a layer's input and the previous layer's output) are counted once."""
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(x)
+    return sum(storages.values())
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
-from .data.voc import IGNORE_INDEX, NUM_CLASSES
+from .data.labels import IGNORE_INDEX, NUM_CLASSES
 from .metrics import background_miou
 
 __all__ = ["CheckFailed", "dataset_and_loader", "segmentation_model", "training_run", "smp_models",

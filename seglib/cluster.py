@@ -26,6 +26,7 @@ __all__ = [
     "labels_to_image",
     "quantize",
     "majority_labels",
+    "dark_cluster",
 ]
 
 
@@ -226,3 +227,15 @@ def majority_labels(segments, target, num_classes: int, ignore_index: int | None
     votes = torch.bincount(seg[keep] * num_classes + tgt[keep], minlength=n_segments * num_classes)
     mapping = votes.reshape(n_segments, num_classes).argmax(1)
     return mapping[segments.long()]
+
+
+def dark_cluster(images, seed: int = 0) -> torch.Tensor:
+    """k-means with k = 2 on the grey levels of ``images`` (0..255, any shape; scaled to [0, 1]),
+    all pixels clustered together, and the darker cluster called foreground: a boolean map of
+    the same shape. It needs no ground truth, and it is the unsupervised membrane baseline of lecture 003
+    (K. N. Toosi: k = 2 on EM membranes) that notebooks 02, 03 and 05 score."""
+    images = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    grey = images.float().reshape(-1, 1) / 255
+    labels, centers = kmeans(grey, 2, seed=seed)
+    return (labels == centers[:, 0].argmin()).reshape(images.shape)
+

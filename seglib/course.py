@@ -319,11 +319,12 @@ def membrane_data(dataset: str | None = DATASET):
     """The EM stack as float slices (N, 1, H, W) in [0, 1] and membrane labels (N, H, W)
     (1 = membrane), split into training slices and the last ``MEMBRANE_TEST_SLICES`` held out."""
     root = data.em_root(dataset)
-    images, labels = data.read_isbi(root.path, "train")
-    x = torch.from_numpy(images).float()[:, None] / 255
-    y = torch.from_numpy(labels == 0).long()
-    n = MEMBRANE_TEST_SLICES
-    return root, (x[:-n], y[:-n]), (x[-n:], y[-n:])
+    held = data.em_splits(root.path, held_out=MEMBRANE_TEST_SLICES)  # the challenge's test labels are withheld
+
+    def tensors(images, labels):
+        return torch.from_numpy(images).float()[:, None] / 255, torch.from_numpy(labels == 0).long()
+
+    return root, tensors(held.train_images, held.train_labels), tensors(held.test_images, held.test_labels)
 
 
 def membrane_margin(depth: int = 2) -> int:

@@ -345,7 +345,7 @@ def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: 
 # --------------------------------------------------------------------------- segmentation results
 def colorize(mask) -> np.ndarray:
     """Class-index mask (H, W) → RGB uint8 in the PASCAL VOC colours (255 "void" in cream)."""
-    from .data.voc import decode_mask
+    from .data.labels import decode_mask
 
     return decode_mask(mask)
 

@@ -189,3 +189,22 @@ def test_cpu_threads_sets_and_restores():
     with pytest.raises(RuntimeError), analysis.cpu_threads(1):
         raise RuntimeError("restored even when the block fails")
     assert torch.get_num_threads() == before
+
+
+def test_activation_bytes_sums_every_layer_output():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 3, 3))
+    # conv 2x8x8, relu 2x8x8, pool 2x4x4, conv 3x2x2; float32
+    assert analysis.activation_bytes(net, (1, 1, 8, 8)) == 4 * (128 + 128 + 32 + 12)
+    assert analysis.activation_bytes(nn.Sequential(nn.Identity()), (2, 5)) == 4 * 10
+
+
+def test_saved_for_backward_bytes_counts_what_autograd_keeps():
+    x = torch.randn(1, 4, 16, 16, requires_grad=True)
+    assert analysis.saved_for_backward_bytes(nn.ReLU(), x) == x.numel() * 4  # ReLU keeps its output
+    with torch.no_grad():
+        assert analysis.saved_for_backward_bytes(nn.ReLU(), x) == 0  # nothing without autograd
+    conv = nn.Conv2d(4, 8, 3, bias=False)
+    saved = analysis.saved_for_backward_bytes(conv, x)
+    assert saved == x.numel() * 4 + conv.weight.numel() * 4  # the input and the weight
+    deeper = nn.Sequential(conv, nn.ReLU(), nn.Conv2d(8, 8, 3))
+    assert analysis.saved_for_backward_bytes(deeper, x) > saved

@@ -101,3 +101,15 @@ def test_majority_labels_by_hand():
     assert torch.equal(cluster.majority_labels(segments, target, 2), expected)
     with pytest.raises(ValueError, match="same shape"):
         cluster.majority_labels(segments, target[:2], 2)
+
+
+def test_dark_cluster_is_kmeans_with_the_darker_centre_as_foreground():
+    rng = np.random.default_rng(0)
+    truth = rng.random((3, 20, 20)) < 0.3
+    images = np.where(truth, 60, 180) + rng.normal(0, 10, truth.shape)
+    found = cluster.dark_cluster(torch.from_numpy(images))
+    assert found.dtype == torch.bool and found.shape == truth.shape
+    assert torch.equal(found, torch.from_numpy(truth))
+    assert torch.equal(cluster.dark_cluster(255 - images), ~found)  # inverted grey levels: the other cluster
+    labels, centers = cluster.kmeans(torch.from_numpy(images).float().reshape(-1, 1), 2, seed=0)
+    assert torch.equal(found.reshape(-1), labels == centers[:, 0].argmin())

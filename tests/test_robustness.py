@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from seglib import analysis, cluster, crf, instance, losses, metrics, ops, student, train
-from seglib.data import cache, voc
+from seglib.data import cache, cli, voc, vocformat
 from seglib.data.download import ArchiveError, safe_extract
 from seglib.models.autoencoder import ConvAutoencoder
 from seglib.models.crfrnn import CRFRNN
@@ -417,7 +417,7 @@ def test_mask_label_outside_the_classes_names_its_file(tmp_path, data_folder):
 @pytest.mark.parametrize("bad", ["shape", "dtype", "labels", "keys"])
 def test_cache_file_with_the_right_keys_but_wrong_arrays_is_rebuilt(tmp_path, data_folder, bad):
     root = _tiny_voc(tmp_path)
-    ids = voc.split_ids(root, "voc_train")
+    ids = vocformat.split_ids(root, "voc_train")
     path = cache.cache_file(root, ids, 4)
     path.parent.mkdir(parents=True)
     images, masks = np.zeros((2, 4, 4, 3), np.uint8), np.zeros((2, 4, 4), np.uint8)
@@ -437,10 +437,10 @@ def test_cache_file_with_the_right_keys_but_wrong_arrays_is_rebuilt(tmp_path, da
 def test_download_command_prints_one_line_for_a_non_tar_archive_and_an_incomplete_layout(tmp_path, monkeypatch, capsys):
     from seglib.data import download as download_module
 
-    not_tar = tmp_path / "not-tar" / voc.VOC_ARCHIVE
+    not_tar = tmp_path / "not-tar" / download_module.VOC_ARCHIVE
     not_tar.parent.mkdir()
     not_tar.write_bytes(b"<html>mirror error page</html>" * 50)
-    empty_tar = tmp_path / "empty" / voc.VOC_ARCHIVE
+    empty_tar = tmp_path / "empty" / download_module.VOC_ARCHIVE
     empty_tar.parent.mkdir()
     with tarfile.open(empty_tar, "w") as tf:
         info = tarfile.TarInfo("README")
@@ -449,7 +449,7 @@ def test_download_command_prints_one_line_for_a_non_tar_archive_and_an_incomplet
     for archive, words in ((not_tar, "not a readable tar or zip"), (empty_tar, "lacks .*Delete")):
         monkeypatch.setattr(download_module, "download", lambda urls, dest, md5, progress=True, a=archive: a)
         with pytest.raises(SystemExit) as stopped:
-            voc.main(["download", "--root", str(archive.parent)])
+            cli.main(["download", "--root", str(archive.parent)])
         assert stopped.value.code == 1
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "Traceback" not in err

@@ -9,20 +9,16 @@ from PIL import Image
 from scipy import ndimage
 
 from seglib.data import synthetic
-from seglib.data.folders import (
-    PanopticScenes,
-    id_to_rgb,
-    maskrcnn_target,
-    read_isbi,
-    rgb_to_id,
-)
+from seglib.data.isbi import read_isbi
+from seglib.data.labels import id_to_rgb, rgb_to_id
+from seglib.data.panoptic import PanopticScenes, maskrcnn_target
 from seglib.data.synthetic import (
     VOC_LOOKS,
     make_em_membranes,
     make_panoptic_scenes,
     make_synthetic_voc,
 )
-from seglib.data.voc import IGNORE_INDEX, NUM_CLASSES, VOC_CLASSES
+from seglib.data.labels import IGNORE_INDEX, NUM_CLASSES, VOC_CLASSES
 
 
 def file_bytes(folder):
@@ -144,11 +140,11 @@ def test_voc_bad_arguments_say_what_to_change(tmp_path):
 def test_same_parameters_reuse_the_folder_and_new_ones_regenerate(tmp_path, monkeypatch):
     voc = make_synthetic_voc(tmp_path, 2)
     (voc / "sentinel").write_text("kept while the parameters match")
-    scene = synthetic._voc_scene
+    scene = synthetic.voc._voc_scene
     with monkeypatch.context() as patch:
-        patch.setattr(synthetic, "_voc_scene", None)  # reusing must not draw a single image
+        patch.setattr(synthetic.voc, "_voc_scene", None)  # reusing must not draw a single image
         assert make_synthetic_voc(tmp_path, 2) == voc and (voc / "sentinel").exists()
-    assert synthetic._voc_scene is scene
+    assert synthetic.voc._voc_scene is scene
     assert make_synthetic_voc(tmp_path, 3) == voc and not (voc / "sentinel").exists()
     assert len(voc_ids(voc)) == 3
     assert json.loads((voc / ".seglib-synthetic.json").read_text())["n_images"] == 3
@@ -159,7 +155,7 @@ def test_a_failed_generation_leaves_nothing_behind(tmp_path, monkeypatch):
     def broken(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "_voc_scene", broken)
+    monkeypatch.setattr(synthetic.voc, "_voc_scene", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         make_synthetic_voc(tmp_path, 2)
     assert list((tmp_path / "VOCdevkit").iterdir()) == []
@@ -167,7 +163,7 @@ def test_a_failed_generation_leaves_nothing_behind(tmp_path, monkeypatch):
 
 def test_a_copy_finished_meanwhile_by_another_process_wins(tmp_path, monkeypatch):
     # While this call generates, "another process" (a nested call) finishes the same dataset.
-    scene, nested = synthetic._voc_scene, []
+    scene, nested = synthetic.voc._voc_scene, []
 
     def scene_racing_another_process(*args):
         if not nested:
@@ -177,7 +173,7 @@ def test_a_copy_finished_meanwhile_by_another_process_wins(tmp_path, monkeypatch
             nested.append(file_bytes(theirs))
         return scene(*args)
 
-    monkeypatch.setattr(synthetic, "_voc_scene", scene_racing_another_process)
+    monkeypatch.setattr(synthetic.voc, "_voc_scene", scene_racing_another_process)
     voc = make_synthetic_voc(tmp_path, 3)
     assert file_bytes(voc) == nested[1]  # theirs was kept, ours discarded
     assert siblings(voc) == ["VOC2012"]
@@ -268,16 +264,19 @@ def test_em_is_deterministic_by_seed(tmp_path):
 
 
 def test_read_isbi_errors_name_the_files(tmp_path, em):
-    with pytest.raises(FileNotFoundError, match=r"train-volume\.tif.*make_em_membranes"):
+    with pytest.raises(FileNotFoundError, match=r"no ISBI 2012 training stack.*train-volume\.tif and train-labels\.tif"
+                       r".*train/images/ and train/labels/"):
         read_isbi(tmp_path)
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'val'"):
         read_isbi(em, "val")
     (tmp_path / "train-volume.tif").write_bytes(b"not a tiff")
+    (tmp_path / "train-labels.tif").write_bytes((em / "train-labels.tif").read_bytes())
     with pytest.raises(ValueError, match=r"cannot read .*train-volume\.tif"):
         read_isbi(tmp_path)
     real = tmp_path / "real"  # the real challenge ships no test labels
     real.mkdir()
-    (real / "test-volume.tif").write_bytes((em / "test-volume.tif").read_bytes())
+    for name in ("train-volume.tif", "train-labels.tif", "test-volume.tif"):
+        (real / name).write_bytes((em / name).read_bytes())
     images, labels = read_isbi(real, "test")
     assert images.shape == (2, 128, 128) and labels is None
 

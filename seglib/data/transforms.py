@@ -5,6 +5,9 @@ ImageNet normalisation and PyTorch tensors (image float (3, S, S), mask int64 (S
 Geometry is applied to image and mask together; the mask is always resized and warped by
 nearest neighbour (labels are never blended) and padding that a warp brings in is 255, "void",
 so losses and metrics ignore it.
+
+Floor 3 of ``seglib.data`` (it imports ``labels`` and ``cache``); ``seglib.data`` imports it on
+first use, because importing Albumentations takes about 3 s.
 """
 from __future__ import annotations
 
@@ -18,17 +21,18 @@ import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
 
-from .voc import IGNORE_INDEX
+from .cache import output_size
+from .labels import IGNORE_INDEX
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def train_transform(size: int = 64, *, hflip: float = 0.5, affine: bool = True, color: bool = True,
+def train_transform(size=64, *, hflip: float = 0.5, affine: bool = True, color: bool = True,
                     seed: int | None = None) -> SegTransform:
     """Training augmentation: horizontal flip (probability ``hflip``), a small random
-    shift/scale/rotation (half the time), colour jitter (half the time), resize to
-    ``size`` x ``size``, normalise, to tensors. ``seed`` None draws one from PyTorch's generator,
+    shift/scale/rotation (half the time), colour jitter (half the time), resize to ``size``
+    (S x S, or a pair (height, width)), normalise, to tensors. ``seed`` None draws one from PyTorch's generator,
     so ``seglib.seed_everything`` makes the augmentations repeatable."""
     steps = [A.HorizontalFlip(p=hflip)]
     if affine:
@@ -42,17 +46,17 @@ def train_transform(size: int = 64, *, hflip: float = 0.5, affine: bool = True, 
     return SegTransform([*steps, *_resize_and_normalize(size)], seed=seed)
 
 
-def eval_transform(size: int = 64) -> SegTransform:
-    """Evaluation: resize to ``size`` x ``size``, normalise, to tensors; deterministic."""
+def eval_transform(size=64) -> SegTransform:
+    """Evaluation: resize to ``size`` (S x S, or a pair (height, width)), normalise, to tensors;
+    deterministic."""
     return SegTransform(_resize_and_normalize(size), seed=0)
 
 
-def _resize_and_normalize(size: int) -> list:
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int (output side in pixels), got {size!r}")
+def _resize_and_normalize(size) -> list:
+    height, width = output_size(size)
     return [
         # Albumentations 2.0 already defaults mask_interpolation to nearest; say so explicitly.
-        A.Resize(size, size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+        A.Resize(height, width, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
                  area_for_downscale="image"),  # INTER_AREA when shrinking the image: antialiased
         A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, max_pixel_value=255.0),
         ToTensorV2(),

@@ -1,15 +1,12 @@
-"""Readers for dataset folders that are not VOC: the ISBI 2012 EM stack and panoptic scenes.
+"""Stuff-and-things scenes in a COCO-panoptic-style folder (lecture 002: stuff vs things, UPSNet).
 
-Each reads the real on-disk format, so the synthetic stand-ins of ``seglib.data.synthetic`` and
-the real files go through the same code:
+``panoptic.json``, ``images/`` and ``panoptic/`` PNGs whose colours encode segment ids as
+``id = R + 256 G + 256² B`` (``labels.rgb_to_id``). The synthetic stand-in
+(``seglib.data.synthetic.make_panoptic_scenes``) and real COCO-panoptic-style folders go through
+the same reader. ``maskrcnn_target`` turns one item into the targets that torchvision's Mask
+R-CNN trains on.
 
-* ``read_isbi`` reads the ISBI 2012 challenge layout (lecture 003: k-means and learned membrane
-  detection, Ciresan et al. 2012): ``train-volume.tif``, ``train-labels.tif``,
-  ``test-volume.tif`` and, where present, ``test-labels.tif`` (the real challenge withholds them).
-* ``PanopticScenes`` reads a COCO-panoptic-style folder (lecture 002: stuff and things, UPSNet):
-  ``panoptic.json``, ``images/`` and ``panoptic/`` PNGs whose colours encode segment ids as
-  ``id = R + 256 G + 256² B``. ``maskrcnn_target`` turns one item into the targets that
-  torchvision's Mask R-CNN trains on.
+Floor 2 of ``seglib.data``: it imports ``labels`` and ``paths`` only.
 """
 from __future__ import annotations
 
@@ -18,58 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageSequence
+from PIL import Image
 
-from .voc import IGNORE_INDEX
+from .labels import IGNORE_INDEX, rgb_to_id
+from .paths import PANOPTIC_FOLDER
 
-__all__ = ["PanopticScenes", "id_to_rgb", "maskrcnn_target", "read_isbi", "rgb_to_id"]
-
-ISBI_FOLDER = "isbi2012"
-PANOPTIC_FOLDER = "panoptic_scenes"
-
-
-# --------------------------------------------------------------------------- ISBI 2012
-def read_isbi(root, split: str = "train") -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an ISBI-2012 EM stack (lecture 003): ``(images, labels)``, both uint8 (N, H, W).
-
-    ``root`` is the folder holding ``{split}-volume.tif`` or its parent (``root/isbi2012``).
-    Labels are 255 inside cells and 0 on membranes; ``labels`` is None when
-    ``{split}-labels.tif`` is absent, as for the real challenge's test set.
-    """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folder = _find_folder(
-        root, ISBI_FOLDER, f"{split}-volume.tif",
-        how_to_make="seglib.data.make_em_membranes(root) writes a synthetic stand-in there, or copy "
-        "the ISBI 2012 files (train-volume.tif, train-labels.tif, test-volume.tif) into it",
-    )
-    images = _read_tiff_stack(folder / f"{split}-volume.tif")
-    labels_path = folder / f"{split}-labels.tif"
-    if not labels_path.exists():
-        return images, None
-    labels = _read_tiff_stack(labels_path)
-    if labels.shape != images.shape:
-        raise ValueError(
-            f"{labels_path} holds {labels.shape[0]} label page(s) of {labels.shape[1:]} but the volume "
-            f"holds {images.shape[0]} page(s) of {images.shape[1:]}; the two files do not belong together"
-        )
-    return images, labels
-
-
-def _read_tiff_stack(path: Path) -> np.ndarray:
-    """Every page of a multi-page 8-bit TIFF as one uint8 array (N, H, W)."""
-    try:
-        with Image.open(path) as tiff:
-            pages = [np.array(page) for page in ImageSequence.Iterator(tiff)]
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"cannot read {path} as a multi-page TIFF ({error}); replace or regenerate it") from error
-    shapes = {page.shape for page in pages}
-    if len(shapes) != 1 or pages[0].ndim != 2 or pages[0].dtype != np.uint8:
-        raise ValueError(
-            f"{path} must hold 8-bit grayscale pages of one size, got shapes {sorted(shapes)} "
-            f"and dtype {pages[0].dtype}"
-        )
-    return np.stack(pages)
+__all__ = ["PanopticScenes", "maskrcnn_target"]
 
 
 # --------------------------------------------------------------------------- panoptic scenes
@@ -152,28 +103,6 @@ def maskrcnn_target(item: dict) -> dict[str, torch.Tensor]:
         boxes[k] = torch.stack([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]).float()
         labels[k] = semantic[rows[0], cols[0]]
     return {"boxes": boxes, "labels": labels, "masks": masks.to(torch.uint8)}
-
-
-def rgb_to_id(rgb) -> np.ndarray:
-    """COCO panoptic PNG colours (..., 3) uint8 → segment ids (...) int32: R + 256 G + 256² B."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim < 1 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected uint8 colours (..., 3), got shape {rgb.shape} and dtype {rgb.dtype}")
-    rgb = rgb.astype(np.int32)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
-
-
-def id_to_rgb(ids) -> np.ndarray:
-    """Segment ids (...) → COCO panoptic PNG colours (..., 3) uint8; the inverse of ``rgb_to_id``."""
-    ids = np.asarray(ids)
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"segment ids must be integers, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= 256**3):
-        raise ValueError(
-            f"segment ids must lie in 0..{256**3 - 1} to fit in an RGB PNG, got {ids.min()}..{ids.max()}"
-        )
-    ids = ids.astype(np.int64)
-    return np.stack([ids % 256, ids // 256 % 256, ids // (256 * 256)], axis=-1).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- shared file helpers

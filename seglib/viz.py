@@ -502,8 +502,13 @@ class Table(str):
 
     def _repr_html_(self) -> str:
         def cells(row, tag):
-            return "".join(f'<{tag} style="text-align:{"left" if k == 0 else "right"}">{html.escape(cell)}</{tag}>'
+            return "".join(f'<{tag} style="text-align:{"left" if k == 0 else "right"}">{text(cell, tag)}</{tag}>'
                            for k, cell in enumerate(row))
+
+        def text(cell, tag):
+            # A short header ("val mIoU", "s / epoch") stays on one line; long ones may wrap.
+            escaped = html.escape(cell)
+            return escaped.replace(" ", "&nbsp;") if tag == "th" and len(cell) <= 16 else escaped
 
         parts = ['<table class="seglib-table">']
         if self.caption:

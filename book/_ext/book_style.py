@@ -2,20 +2,22 @@
 
 Registered in _config.yml under ``sphinx: local_extensions``.
 
-1. **References.** The text cites author–year ("Kirillov et al., 2019": ``bibtex_reference_style:
-   author_year``), but sphinxcontrib-bibtex's default bibliography style labels the list on
-   book/references.md alphabetically ("[KHG+19]"), and mangles names with LaTeX accents
-   ("Cire{\\c{s}}an" became "[CirecsanGGS12]"). The pybtex style ``author_year`` registered here
-   labels each entry as the text cites it (accents decoded, "a"/"b" added when two entries
-   share a label) and sorts the list by author, year and title. ``bibtex_default_style:
-   author_year`` in _config.yml selects it.
-2. **Stylesheet** (``static/book.css``): code cells and their printed output wrap long lines
+1. **References.** sphinxcontrib-bibtex's default bibliography style labels the list on
+   book/references.md alphabetically ("[KHG+19]") and mangles names with LaTeX accents
+   ("Cire{\\c{s}}an" became "[CirecsanGGS12]"), while the text cited author–year. The pybtex
+   style ``author_year`` registered here labels each entry "Kirillov et al., 2019" (accents
+   decoded; "2018a", "2018b" when two entries would share a label) and sorts the list by first
+   author, year and title; ``bibtex_default_style: author_year`` in _config.yml selects it, and
+   ``bibtex_reference_style: label`` makes every ``{cite}`` in the text print that same label,
+   so a citation and its entry always read alike.
+2. **Stylesheet** (``static/book.css``): code (cells, outputs, code blocks) wraps long lines
    instead of scrolling sideways, and ``seglib.viz.Table`` outputs look like the book's own
    tables. tests/test_browser.py fails when a code block, table or figure overflows the content
    column.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
-from pybtex.style.sorting.author_year_title import SortingStyle as AuthorYearTitleSorting
+from pybtex.style.sorting import BaseSortingStyle
 
 STATIC = Path(__file__).parent / "static"
 
@@ -34,10 +36,18 @@ def _surname(person) -> str:
     return " ".join(Text.from_latex(part).render_as("text") for part in parts)
 
 
+def _persons(entry):
+    return entry.persons.get("author") or entry.persons.get("editor") or []
+
+
+def _plain(text: str) -> str:
+    """Lower case without accents, for sorting: Cireşan sorts as ciresan."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
 def author_year_label(entry) -> str:
     """"Surname, Year", "Surname and Surname, Year" or "Surname et al., Year", as cited in the text."""
-    persons = entry.persons.get("author") or entry.persons.get("editor") or []
-    names = [_surname(p) for p in persons]
+    names = [_surname(p) for p in _persons(entry)]
     if not names:
         who = entry.fields.get("title", entry.key)
     elif len(names) == 1:
@@ -63,9 +73,20 @@ class AuthorYearLabels(BaseLabelStyle):
                 yield label
 
 
+class FirstAuthorYearTitle(BaseSortingStyle):
+    """The list in the order of its labels: first author's surname, year, then title (which
+    decides between 2018a and 2018b)."""
+
+    def sorting_key(self, entry):
+        persons = _persons(entry)
+        first = _plain(_surname(persons[0])) if persons else ""
+        title = _plain(Text.from_latex(entry.fields.get("title", "")).render_as("text"))
+        return (first, entry.fields.get("year", ""), title)
+
+
 class AuthorYearStyle(UnsrtStyle):
     default_label_style = AuthorYearLabels
-    default_sorting_style = AuthorYearTitleSorting
+    default_sorting_style = FirstAuthorYearTitle
 
 
 def _add_static(app, config) -> None:

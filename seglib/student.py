@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import re
+import unicodedata
 import sys
 from pathlib import Path
 
@@ -57,19 +58,41 @@ def _describe(index: int, cell) -> str:
     return f"cell {index} ({cell['cell_type']}: {first[0][:60] if first else 'empty'!r})"
 
 
+# LaTeX accent commands -> Unicode combining marks (enough for names in a .bib file).
+_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
+            ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328"}
+
+
+def _latex_to_text(text: str) -> str:
+    """Cire{\\c{s}}an -> Cireşan, J{\\"u}rgen -> Jürgen: accents decoded, braces dropped."""
+    def accent(match):
+        return match.group(2) + _ACCENTS[match.group(1)]
+    text = re.sub(r"\\(['`^\"~=.]|[cvuHk](?![A-Za-z]))\s*\{?\s*([A-Za-z])\}?", accent, text)
+    return unicodedata.normalize("NFC", re.sub(r"[{}]", "", text))
+
+
 def _bib_labels(bib_text: str) -> dict[str, str]:
-    """``{key: "Author et al., Year"}`` for each entry of a BibTeX file."""
-    labels = {}
+    """``{key: "Author et al., Year"}`` for each entry of a BibTeX file ("Year a"/"Year b" when
+    two entries would share a label)."""
+    labels, titles = {}, {}
     for match in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,(.*?)\n\}", bib_text, re.S):
         key, body = match.groups()
         author = re.search(r"\bauthor\s*=\s*\{(.*?)\}\s*,?\s*\n", body, re.S)
         year = re.search(r"\byear\s*=\s*\{?(\d{4})", body)
         names = [n.strip() for n in re.split(r"\s+and\s+", author.group(1))] if author else []
         surnames = [n.split(",")[0].strip() if "," in n else n.split()[-1] for n in names if n]
-        surnames = [re.sub(r"[{}]", "", n) for n in surnames]
+        surnames = [_latex_to_text(n) for n in surnames]
         who = (surnames[0] if len(surnames) == 1 else f"{surnames[0]} and {surnames[1]}" if len(surnames) == 2
                else f"{surnames[0]} et al." if surnames else key)
         labels[key] = f"{who}, {year.group(1)}" if year else who
+        title = re.search(r"\btitle\s*=\s*\{(.*?)\}\s*,?\s*\n", body, re.S)
+        titles[key] = re.sub(r"[{}\\]", "", title.group(1)).lower() if title else key
+    # Two works with the same label become "2018a" and "2018b", in title order, as in the
+    # book's references page (book/_ext/book_style.py).
+    for label in {v for v in labels.values() if list(labels.values()).count(v) > 1}:
+        keys = sorted((k for k, v in labels.items() if v == label), key=titles.get)
+        for letter, key in zip("abcdefghijklmnopqrstuvwxyz", keys):
+            labels[key] = label + letter
     return labels
 
 

@@ -478,15 +478,13 @@ def compare(builders: dict[str, Callable[[], nn.Module]], train_loader: Iterable
     return rows
 
 
-def comparison_table(rows: dict[str, dict], baseline: float | None = None) -> str:
-    """``rows`` from ``compare`` as a fixed-width text table: parameters, MACs, seconds per
-    epoch and val mIoU, plus a last line with ``baseline`` (e.g. predicting background
-    everywhere) when given."""
-    width = max(24, *(len(name) for name in rows)) if rows else 24
-    lines = [f"{'model':{width}s} {'parameters':>11s} {'MACs':>8s} {'s / epoch':>9s} {'val mIoU':>8s}"]
-    for name, r in rows.items():
-        lines.append(f"{name:{width}s} {r['parameters']:11,d} {r['macs'] / 1e6:7.0f}M {r['seconds']:9.1f} {r['miou']:8.3f}")
-    if baseline is not None:
-        label = "predicting background everywhere"
-        lines.append(f"{label:{width + 31}s} {baseline:8.3f}")
-    return "\n".join(lines)
+def comparison_table(rows: dict[str, dict], baseline: float | None = None):
+    """``rows`` from ``compare`` as a ``seglib.viz.Table``: parameters, MACs, seconds per epoch
+    and val mIoU, plus a last line with ``baseline`` (e.g. predicting background everywhere)
+    when given. It prints as aligned text and shows as an HTML table in Jupyter and the book."""
+    from .viz import Table
+
+    body = [[name, f"{r['parameters']:,d}", f"{r['macs'] / 1e6:.0f}M", f"{r['seconds']:.1f}", f"{r['miou']:.3f}"]
+            for name, r in rows.items()]
+    footer = [["predicting background everywhere", "", "", "", f"{baseline:.3f}"]] if baseline is not None else []
+    return Table(["model", "parameters", "MACs", "s / epoch", "val mIoU"], body, footer)

@@ -39,7 +39,15 @@ __all__ = [
     "show_confusion",
     "plot_history",
     "plot_per_class",
+    "metric_label",
+    "Table",
+    "BOOK_WIDTH",
 ]
+
+# The width, in inches at use_book_style()'s 80 dpi, that a figure can have and still show at
+# full size in the book's content column (688 CSS pixels in a 1280-pixel-wide window; 790 at
+# most on wider screens). tests/test_browser.py fails on a figure shrunk below 65% of its size.
+BOOK_WIDTH = 8.6
 
 
 # --------------------------------------------------------------------------- style
@@ -74,13 +82,26 @@ def to_numpy_image(image) -> np.ndarray:
     return array
 
 
-def show_image(image, ax=None, title: str | None = None, cmap: str | None = None, **imshow_kwargs):
-    """Show one image without axes ticks; float RGB images are clipped to [0, 1]."""
+def show_image(image, ax=None, title: str | None = None, cmap: str | None = None, signed: bool = False,
+               **imshow_kwargs):
+    """Show one image without axes ticks; float RGB images are clipped to [0, 1].
+
+    ``signed=True`` is for responses that take both signs (derivatives, a Laplacian): a
+    diverging map centred on 0 (blue negative, white 0, red positive), its limits ±the 99th
+    percentile of |values| unless ``vmin``/``vmax`` are given, so a few extremes do not wash
+    out the rest.
+    """
     array = to_numpy_image(image)
     if array.ndim == 3 and np.issubdtype(array.dtype, np.floating):
         array = np.clip(array, 0, 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
+    if signed:
+        if array.ndim != 2:
+            raise ValueError(f"signed=True shows one channel (H, W), got shape {array.shape}")
+        limit = float(np.percentile(np.abs(array), 99)) or float(np.abs(array).max()) or 1.0
+        imshow_kwargs = {"vmin": -limit, "vmax": limit} | imshow_kwargs
+        cmap = cmap or "RdBu_r"
     ax.imshow(array, cmap=cmap or ("gray" if array.ndim == 2 else None), **imshow_kwargs)
     ax.set_axis_off()
     if title:
@@ -89,15 +110,19 @@ def show_image(image, ax=None, title: str | None = None, cmap: str | None = None
 
 
 def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
-                size: float = 3.0, cmap: str | None = None, **imshow_kwargs) -> Figure:
-    """A grid of images with optional titles; returns the figure."""
+                size: float = 3.0, cmap: str | None = None, signed: Sequence[bool] | bool = False,
+                **imshow_kwargs) -> Figure:
+    """A grid of images with optional titles; returns the figure. ``signed`` (one flag, or one
+    per image) shows signed responses on a diverging map centred on 0 (see ``show_image``)."""
     n = len(images)
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k < n:
-            show_image(images[k], ax=ax, title=titles[k] if titles else None, cmap=cmap, **imshow_kwargs)
+            is_signed = signed if isinstance(signed, bool) else signed[k]
+            show_image(images[k], ax=ax, title=titles[k] if titles else None, cmap=None if is_signed else cmap,
+                       signed=is_signed, **imshow_kwargs)
         else:
             ax.set_axis_off()
     fig.tight_layout()
@@ -130,23 +155,32 @@ def _format(value: float, fmt: str) -> str:
     return "0" if text in ("-0", "-0.0", "-0.00") else text
 
 
-def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cmap: str = "Blues",
+def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cmap: str | None = None,
                 highlight=None, highlight_color: str = "crimson", fontsize: float | None = None,
                 row_labels: Sequence[str] | None = None):
     """Draw a small 2-D tensor as a grid with each number written in its cell.
 
-    ``highlight`` is a boolean mask of cells to outline (used to show a kernel's window);
-    ``row_labels`` name the rows on the left.
+    Non-negative values are shaded from white (0) to blue; a matrix with negative values gets a
+    diverging map centred on 0 (blue below, red above), so that −1 and +1 look different. NaN
+    cells stay blank and grey: "no value yet" is not 0. ``highlight`` is a boolean mask of cells
+    to outline (used to show a kernel's window); ``row_labels`` name the rows on the left.
     """
     array = _as_matrix(values).astype(float)
     if ax is None:
         _, ax = plt.subplots(figsize=(0.55 * array.shape[1] + 0.6, 0.55 * array.shape[0] + 0.6))
     finite = array[np.isfinite(array)]
-    vmax = np.abs(finite).max() if finite.size else 1.0
-    ax.imshow(np.abs(array), cmap=cmap, vmin=0, vmax=(vmax or 1.0) * 1.6)
+    vmax = (np.abs(finite).max() if finite.size else 1.0) or 1.0
+    signed = finite.size > 0 and finite.min() < 0
+    colormap = plt.get_cmap(cmap or ("RdBu_r" if signed else "Blues")).with_extremes(bad="0.9")
+    # The shading stops short of the darkest colours, so the numbers stay readable on it.
+    if signed:
+        ax.imshow(array, cmap=colormap, vmin=-vmax * 1.6, vmax=vmax * 1.6)
+    else:
+        ax.imshow(np.abs(array), cmap=colormap, vmin=0, vmax=vmax * 1.6)
     size = fontsize or max(6.0, 12 - 0.5 * max(array.shape))
     for (r, c), value in np.ndenumerate(array):
-        ax.text(c, r, _format(value, fmt), ha="center", va="center", fontsize=size)
+        if np.isfinite(value):
+            ax.text(c, r, _format(value, fmt), ha="center", va="center", fontsize=size)
     if highlight is not None:
         for r, c in zip(*np.nonzero(_as_matrix(highlight))):
             ax.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5, ec=highlight_color))
@@ -332,7 +366,8 @@ def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: 
         done.reshape(-1)[: frame + 1] = flat
         show_matrix(padded, ax=axes[0], title=f"input (padding {padding})", fmt=fmt, highlight=window)
         show_matrix(kernel, ax=axes[1], title="kernel", fmt=fmt)
-        show_matrix(np.nan_to_num(done, nan=0.0), ax=axes[2], title=f"output[{r}, {c}] = {_format(result[r, c].item(), fmt)}",
+        # Outputs not computed yet stay blank (NaN), unlike a computed 0.
+        show_matrix(done, ax=axes[2], title=f"output[{r}, {c}] = {_format(result[r, c].item(), fmt)}\n(blank: not yet computed)",
                     fmt=fmt, highlight=(np.arange(done.size) == frame).reshape(done.shape))
         fig.tight_layout()
 
@@ -398,15 +433,33 @@ def show_confusion(matrix, class_names: Sequence[str] | None = None, normalize: 
     return ax
 
 
+# How history keys read in titles and tables: the metric names as the book writes them.
+_METRIC_NAMES = {"miou": "mIoU", "mdice": "mean Dice", "fwiou": "fwIoU", "iou": "IoU", "pq": "PQ", "sq": "SQ",
+                 "rq": "RQ", "pixel_accuracy": "pixel accuracy", "mean_accuracy": "mean accuracy", "lr": "learning rate"}
+
+
+def metric_label(key: str) -> str:
+    """A history key as a readable label: ``"val_miou"`` → ``"val mIoU"``, ``"train_loss"`` →
+    ``"train loss"``."""
+    for name, label in sorted(_METRIC_NAMES.items(), key=lambda item: -len(item[0])):
+        if key == name or key.endswith("_" + name):
+            return (key[: -len(name)] + label).replace("_", " ")
+    return key.replace("_", " ")
+
+
 def plot_history(histories: dict[str, dict], keys: Sequence[str] = ("train_loss", "val_miou"),
                  size: tuple[float, float] = (4.2, 3.0)) -> Figure:
-    """Curves of ``seglib.train.fit`` histories, one panel per key, one line per run."""
+    """Curves of ``seglib.train.fit`` histories, one panel per key, one line per run; epochs are
+    whole numbers on the x axis and metric names are written as the book writes them (mIoU)."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, len(keys), figsize=(size[0] * len(keys), size[1]), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, history in histories.items():
             ax.plot(history["epoch"], history[key], marker="o", ms=3, label=name)
         ax.set_xlabel("epoch")
-        ax.set_title(key.replace("_", " "))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(metric_label(key))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
@@ -415,18 +468,79 @@ def plot_history(histories: dict[str, dict], keys: Sequence[str] = ("train_loss"
 
 def plot_per_class(values: dict[str, Sequence[float]], class_names: Sequence[str], ylabel: str = "IoU",
                    ax=None):
-    """Grouped bars: one group per class, one bar per run (e.g. per-class IoU for several losses)."""
+    """Grouped bars: one group per class, one bar per run (e.g. per-class IoU for several losses).
+    The figure is as wide as the book's column (``BOOK_WIDTH``), so its labels stay readable."""
     names = list(class_names)
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) * max(1, len(values)) ** 0.5), 3.2))
+        _, ax = plt.subplots(figsize=(BOOK_WIDTH, 3.4), layout="constrained")
     width = 0.8 / max(len(values), 1)
     for k, (run, numbers) in enumerate(values.items()):
         numbers = np.asarray(numbers, dtype=float)
         if numbers.shape != (len(names),):
             raise ValueError(f"run {run!r} has {numbers.shape} values for {len(names)} classes")
         ax.bar(np.arange(len(names)) + (k - (len(values) - 1) / 2) * width, np.nan_to_num(numbers), width, label=run)
-    ax.set_xticks(range(len(names)), labels=names, rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(range(len(names)), labels=names, rotation=60, ha="right", rotation_mode="anchor", fontsize=9)
+    ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, ncol=min(len(values), 5))
     ax.grid(axis="y", alpha=0.3)
     return ax
+
+
+# --------------------------------------------------------------------------- tables
+class Table(str):
+    """A table of results that prints as aligned text and shows as an HTML table.
+
+    It is a ``str`` (the fixed-width text, so ``print(table)`` and string tests work as before);
+    as the last expression of a Jupyter cell, or through ``display(table)``, it renders as an HTML
+    table, which the book fits into its column instead of a wide block of monospaced text.
+
+    ``columns`` are the header names; ``rows`` lists of cells (strings are shown as they are,
+    numbers with ``str``); ``footer`` rows, such as a trivial baseline, come last, set apart.
+    The first column is left-aligned and the others right-aligned, as for names and numbers.
+    """
+
+    def __new__(cls, columns: Sequence[str], rows: Sequence[Sequence], footer: Sequence[Sequence] = (),
+                caption: str | None = None):
+        columns = [str(c) for c in columns]
+        body = [[str(cell) for cell in row] for row in rows]
+        foot = [[str(cell) for cell in row] for row in footer]
+        for row in body + foot:
+            if len(row) != len(columns):
+                raise ValueError(f"a row has {len(row)} cells for {len(columns)} columns: {row}")
+        widths = [max(len(row[k]) for row in [columns] + body + foot) for k in range(len(columns))]
+
+        def line(row):
+            return "  ".join(cell.ljust(w) if k == 0 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths)))
+
+        text = "\n".join(([caption] if caption else []) + [line(r) for r in [columns] + body + foot])
+        table = super().__new__(cls, text)
+        table.columns, table.rows, table.footer, table.caption = columns, body, foot, caption
+        return table
+
+    def _repr_html_(self) -> str:
+        def cells(row, tag):
+            return "".join(f'<{tag} style="text-align:{"left" if k == 0 else "right"}">{text(cell, tag)}</{tag}>'
+                           for k, cell in enumerate(row))
+
+        def text(cell, tag):
+            # A short header ("val mIoU", "s / epoch") stays on one line; long ones may wrap.
+            escaped = html.escape(cell)
+            return escaped.replace(" ", "&nbsp;") if tag == "th" and len(cell) <= 16 else escaped
+
+        parts = ['<table class="seglib-table">']
+        if self.caption:
+            parts.append(f"<caption>{html.escape(self.caption)}</caption>")
+        parts.append(f"<thead><tr>{cells(self.columns, 'th')}</tr></thead>")
+        parts.append("<tbody>" + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in self.rows) + "</tbody>")
+        if self.footer:
+            parts.append('<tfoot style="font-style:italic">'
+                         + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in self.footer) + "</tfoot>")
+        parts.append("</table>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str.__str__(self))

@@ -207,3 +207,21 @@ def test_the_student_version_ships_with_the_book_and_no_launch_button_shows_brok
     answers = {c.source for c in solution.cells if "solution" in c.metadata.get("tags", [])}
     assert len(answers) == 5 and not answers & {c.source for c in handout.cells}
     assert sum("scaffold" in c.metadata.get("tags", []) for c in handout.cells) == 5
+
+
+def test_glossary_covers_the_course_and_says_where_each_term_is_taught():
+    """book/glossary.md: every term the notebooks introduce (40 or more), each with a definition
+    that links the notebook (or page) teaching it."""
+    text = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    body = text.split("```{glossary}", 1)[1].rsplit("```", 1)[0]
+    entries = [e for e in body.strip().split("\n\n") if e.strip()]
+    assert len(entries) >= 40, f"the glossary has {len(entries)} terms"
+    terms = [e.splitlines()[0] for e in entries]
+    assert len(set(t.lower() for t in terms)) == len(terms), "a term is defined twice"
+    for entry in entries:
+        term, definition = entry.split("\n", 1)
+        definition = " ".join(definition.split())
+        assert "Taught in {doc}`" in definition, f"{term}: say where it is taught"
+        for target in re.findall(r"\{doc\}`[^`<]*<([^>]+)>`", definition):
+            page = (ROOT / "book" / target).resolve()
+            assert page.with_suffix(".ipynb").is_file() or page.with_suffix(".md").is_file(), (term, target)

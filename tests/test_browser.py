@@ -11,7 +11,10 @@ _toc.yml page over file:// in headless Chromium with the network blocked, and ch
 - every seglib.viz.static_slider changes its picture when a slider moves (arrow key), and every
   matplotlib to_jshtml animation shows another frame when its "Next frame" button is clicked;
 - no JavaScript error (uncaught exception, console.error, browser error log) other than the
-  documented ALLOWED_JS_ERRORS.
+  documented ALLOWED_JS_ERRORS;
+- everything fits the content column in a 1280-pixel-wide window (LAYOUT): no figure, table or
+  code block sticks out of it or scrolls sideways, and no figure is shrunk below MIN_SCALE of
+  its size, where its text would be too small to read.
 
 Chromium is driven over the DevTools protocol through a pipe (--remote-debugging-pipe: NUL-
 separated JSON on file descriptors 3 and 4), so the test needs no Python package beyond the
@@ -56,6 +59,13 @@ CHROMIUM_FLAGS = [
 ]
 
 TIMEOUT = 30.0  # seconds for one DevTools reply or one page to settle
+
+# The smallest scale at which a figure may show. The notebooks' figures are drawn at 80 dpi
+# (seglib.viz.use_book_style) with text of 8 to 10 points, 9 to 11 pixels; at 65% the titles
+# are 7 pixels high, about the limit of legibility. In the 1280-pixel-wide window the column
+# leaves 688 pixels to an output, so a figure up to 1058 pixels wide passes; draw it at most
+# seglib.viz.BOOK_WIDTH inches (688 pixels) wide to show it at full size.
+MIN_SCALE = 0.65
 
 
 def find_chromium() -> str | None:
@@ -312,6 +322,41 @@ PAGE_STATE = r"""(() => {
     };
 })()""".replace("UNRENDERED", UNRENDERED_WIDGETS)
 
+# Layout in the content column (article.bd-article): figures shrunk below MIN_SCALE, and tables,
+# figures, code and outputs that stick out of the column or scroll sideways inside it.
+LAYOUT = r"""(minScale => {
+    const article = document.querySelector('article.bd-article');
+    if (!article) return {column: 0, problems: ['no article.bd-article on the page']};
+    const column = article.getBoundingClientRect();
+    const problems = [];
+    const describe = el => {
+        const cell = el.closest('.cell');
+        const code = cell && cell.querySelector('.cell_input pre');
+        const where = code ? `code cell "${code.textContent.trim().split('\n')[0].slice(0, 60)}"`
+                           : `"${(el.textContent || el.getAttribute('alt') || '').trim().slice(0, 60)}"`;
+        return `${el.tagName.toLowerCase()} in ${where}`;
+    };
+    for (const img of article.querySelectorAll('img')) {
+        const box = img.getBoundingClientRect();
+        if (!img.naturalWidth || box.width === 0) continue;  // not loaded (reported above) or hidden
+        const scale = box.width / img.naturalWidth;
+        if (img.naturalWidth >= 100 && scale < minScale)
+            problems.push(`figure shrunk to ${Math.round(100 * scale)}% (${img.naturalWidth} px wide, shown at ` +
+                          `${Math.round(box.width)} px): ${describe(img)}`);
+    }
+    for (const el of article.querySelectorAll('img, table, pre, .cell_output > *, .seglib-slider, .animation')) {
+        const box = el.getBoundingClientRect();
+        if (box.width && (box.right > column.right + 1 || box.left < column.left - 1))
+            problems.push(`${describe(el)} sticks out of the column by ${Math.round(Math.max(box.right - column.right, column.left - box.left))} px`);
+    }
+    for (const el of article.querySelectorAll('*')) {
+        const overflow = getComputedStyle(el).overflowX;
+        if ((overflow === 'auto' || overflow === 'scroll') && el.scrollWidth > el.clientWidth + 1)
+            problems.push(`${describe(el)} scrolls sideways (${el.scrollWidth} px of content in ${el.clientWidth} px)`);
+    }
+    return {column: Math.round(column.width), problems: [...new Set(problems)]};
+})"""
+
 SLIDER = ".seglib-slider input[type=range]"
 SLIDER_PICTURE = f"""(i => {{
     const img = document.querySelectorAll({json.dumps(SLIDER)})[i].closest('.seglib-slider').querySelector('img');
@@ -377,6 +422,7 @@ def test_every_page_works_offline_in_chromium(tmp_path_factory, chromium):
             found += [f"image did not load: {img['src']}" for img in state["images"] if not img["ok"]]
             if state["widgetsUnrendered"]:
                 found.append(f"{state['widgetsUnrendered']} of {state['widgetViews']} widgets did not render")
+            found += page.evaluate(f"{LAYOUT}({MIN_SCALE})")["problems"]
 
             for i, span in enumerate(state["sliders"]):
                 if span <= 0:
@@ -415,3 +461,38 @@ def test_every_page_works_offline_in_chromium(tmp_path_factory, chromium):
     assert not problems, "the built book does not work offline:\n" + "\n".join(problems)
     # The checks above must have had something to check.
     assert seen["pages"] == len(book.pages) and seen["math"] and seen["images"], seen
+
+
+def test_the_layout_check_catches_wide_tables_code_and_shrunk_figures(tmp_path, chromium):
+    """LAYOUT can fail: a page with a figure twice the column's width (shrunk by max-width), a
+    table and a code block wider than the column, and, as controls, ones that fit."""
+    wide_png = tmp_path / "wide.png"
+    narrow_png = tmp_path / "narrow.png"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for path, width in ((wide_png, 16), (narrow_png, 4)):
+        fig = plt.figure(figsize=(width, 1), dpi=100)
+        fig.savefig(path)
+        plt.close(fig)
+    long_line = "x = " + " + ".join(["value"] * 60)
+    page = tmp_path / "page.html"
+    page.write_text(f"""<!doctype html><html><body><article class="bd-article" style="width:700px">
+        <div class="cell"><div class="cell_input"><pre>short = 1</pre></div>
+          <div class="cell_output"><img src="narrow.png" style="max-width:100%"></div></div>
+        <div class="cell"><div class="cell_input"><pre style="overflow-x:auto">{long_line}</pre></div>
+          <div class="cell_output"><img src="wide.png" style="max-width:100%"></div></div>
+        <table><tr>{"<td>a_long_unbreakable_cell_value</td>" * 30}</tr></table>
+        </article></body></html>""", encoding="utf-8")
+    tab = Page(chromium, page.as_uri())
+    try:
+        tab.open()
+        problems = tab.evaluate(f"{LAYOUT}({MIN_SCALE})")["problems"]
+    finally:
+        tab.close()
+    assert any(p.startswith("figure shrunk to 44%") for p in problems), problems
+    assert any("scrolls sideways" in p and "x = value" in p for p in problems), problems
+    assert any(p.startswith("table") and "sticks out" in p for p in problems), problems
+    assert not any("short = 1" in p for p in problems), problems

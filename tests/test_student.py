@@ -165,3 +165,11 @@ def test_command_line_errors(tmp_path, capsys):
     assert student.main([str(lab), "-o", str(tmp_path)]) == 1
     assert "would overwrite the solution" in capsys.readouterr().err
     assert "".join(json.loads(lab.read_text())["cells"][0]["source"]) == "x = 1"
+
+
+def test_citation_labels_decode_accents_and_tell_same_year_works_apart():
+    bib = ("@article{C1,\n  author = {Dan Cire{\\c{s}}an and B Bee and C Cee},\n  title = {Zebra},\n  year = {2012}\n}\n"
+           "@article{C2,\n  author = {Dan Cire{\\c{s}}an and D Dee and E Eee},\n  title = {Apple},\n  year = {2012}\n}\n"
+           "@article{K,\n  author = {Philipp Kr{\\\"a}henb{\\\"u}hl and Vladlen Koltun},\n  year = {2011}\n}\n")
+    assert student._bib_labels(bib) == {"C1": "Cireşan et al., 2012b", "C2": "Cireşan et al., 2012a",
+                                        "K": "Krähenbühl and Koltun, 2011"}

@@ -100,3 +100,53 @@ def test_paint_panoptic_colours_stuff_by_class_things_by_instance_and_void_white
     assert picture[0, 0].tolist() != picture[0, 1].tolist()  # two balls, two shades
     with pytest.raises(KeyError, match="category 7"):
         viz.paint_panoptic(np.array([[7000]]), categories)
+
+
+def test_plot_history_ticks_whole_epochs_and_names_metrics_as_the_book_does():
+    history = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.7, 0.5], "val_miou": [0.2, 0.3, 0.4]}
+    fig = viz.plot_history({"ce": history})
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) and all(float(t).is_integer() for t in ticks), ticks
+    assert [ax.get_title() for ax in fig.axes] == ["train loss", "val mIoU"]
+    assert viz.metric_label("val_pixel_accuracy") == "val pixel accuracy"
+    assert viz.metric_label("train_fwiou") == "train fwIoU" and viz.metric_label("epoch") == "epoch"
+    plt.close(fig)
+
+
+def test_plot_per_class_fits_the_book_column():
+    names = [f"class {k}" for k in range(21)]
+    ax = viz.plot_per_class({f"run {r}": np.linspace(0, 1, 21) for r in range(5)}, names)
+    width, _ = ax.figure.get_size_inches()
+    assert width <= viz.BOOK_WIDTH
+    plt.close(ax.figure)
+
+
+def test_table_prints_as_text_and_renders_as_html():
+    table = viz.Table(["model", "parameters", "val mIoU"], [["a <b>", "1,000", 0.5]],
+                      footer=[["baseline", "", "0.038"]])
+    assert isinstance(table, str) and repr(table) == str(table)
+    lines = table.splitlines()
+    assert lines[0].split() == ["model", "parameters", "val", "mIoU"] and len({len(line) for line in lines}) == 1
+    page = table._repr_html_()
+    assert page.startswith("<table") and page.count("<tr>") == 3 and "<tfoot" in page
+    assert "a &lt;b&gt;" in page and "<th" in page and ">0.5<" in page
+    with pytest.raises(ValueError, match="2 cells for 3 columns"):
+        viz.Table(["a", "b", "c"], [["x", "y"]])
+
+
+def test_show_matrix_centres_signed_values_on_zero_and_leaves_nan_blank():
+    ax = viz.show_matrix(torch.tensor([[-1.0, 0.0, 1.0, float("nan")]]))
+    image = ax.images[0]
+    assert image.norm.vmin == -image.norm.vmax, "a signed matrix gets limits symmetric about 0"
+    colours = image.to_rgba(np.array([-1.0, 0.0, 1.0]))
+    assert not np.allclose(colours[0], colours[2]), "-1 and +1 must not look alike"
+    assert sorted(t.get_text() for t in ax.texts) == ["-1", "0", "1"], "the NaN cell stays blank"
+    ax = viz.show_matrix(torch.tensor([[0.0, 2.0]]))
+    assert ax.images[0].norm.vmin == 0
+
+
+def test_show_image_signed_uses_a_diverging_map_centred_on_zero():
+    ax = viz.show_image(torch.linspace(-3, 1, 100).view(10, 10), signed=True)
+    norm = ax.images[0].norm
+    assert norm.vmin == -norm.vmax > -3 and ax.images[0].get_cmap().name == "RdBu_r"

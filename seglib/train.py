@@ -187,17 +187,10 @@ def fit(
     continues exactly as the uninterrupted run would have on the same machine.
     """
     _check_fit_arguments(num_classes, epochs, ignore_index)
-    path = Path(checkpoint).expanduser() if checkpoint is not None else None
-    if path is not None:
-        _check_checkpoint_path(path)
-    device = get_device(device)
-    model.to(device)
+    path, device = _prepare(model, checkpoint, device)
     loss_fn = loss_fn or nn.CrossEntropyLoss(ignore_index=ignore_index)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    history: dict[str, list] = {key: [] for key in (
-        "epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds",
-        "train_seconds")}
-    history, start = _resume(path, model, optimizer, scheduler, epochs, device, history) if resume else (history, 1)
+    history, start = _resume(path, model, optimizer, scheduler, epochs, device) if resume else (_new_history(), 1)
 
     bar = tqdm(range(start, epochs + 1), desc="epochs", disable=not progress)
     for epoch in bar:
@@ -234,11 +227,26 @@ _NAN_HINT = (" Lower the learning rate, check the images and masks for NaN, or c
              "(torch.nn.utils.clip_grad_norm_)")
 
 
-def _resume(path: Path | None, model, optimizer, scheduler, epochs: int, device, history: dict) -> tuple[dict, int]:
+def _prepare(model: nn.Module, checkpoint, device) -> tuple[Path | None, torch.device]:
+    """The checkpoint path (checked before an epoch is spent) and the device, with the model on it."""
+    path = Path(checkpoint).expanduser() if checkpoint is not None else None
+    if path is not None:
+        _check_checkpoint_path(path)
+    device = get_device(device)
+    model.to(device)
+    return path, device
+
+
+def _new_history() -> dict[str, list]:
+    return {key: [] for key in ("epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy",
+                                "seconds", "train_seconds")}
+
+
+def _resume(path: Path | None, model, optimizer, scheduler, epochs: int, device) -> tuple[dict, int]:
     """(history, first epoch to train) of the run saved at ``path``, with the model, optimizer and
-    scheduler restored from it; ``(history, 1)`` when there is no checkpoint yet."""
+    scheduler restored from it; an empty history and epoch 1 when there is no checkpoint yet."""
     if path is None or not path.exists():
-        return history, 1
+        return _new_history(), 1
     state = _load_checkpoint(path, device)
     try:
         model.load_state_dict(state["model"])
@@ -299,14 +307,8 @@ def fit_detector(
         raise ValueError(f"epochs must be a non-negative int (the last epoch to train), got {epochs!r}")
     if not train_items:
         raise ValueError("train_items is empty: give (image, target) pairs to train on")
-    path = Path(checkpoint).expanduser() if checkpoint is not None else None
-    if path is not None:
-        _check_checkpoint_path(path)
-    device = get_device(device)
-    model.to(device)
-    history: dict[str, list] = {key: [] for key in (
-        "epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds", "train_seconds")}
-    history, start = _resume(path, model, optimizer, scheduler, epochs, device, history) if resume else (history, 1)
+    path, device = _prepare(model, checkpoint, device)
+    history, start = _resume(path, model, optimizer, scheduler, epochs, device) if resume else (_new_history(), 1)
     for epoch in tqdm(range(start, epochs + 1), desc="epochs", disable=not progress):
         seed_everything(seed + epoch)
         began = time.perf_counter()

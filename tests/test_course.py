@@ -132,3 +132,18 @@ def test_the_tool_is_deterministic_and_resumes_an_interrupted_run(monkeypatch, t
 def test_verdict_names_the_better_model_first_whatever_the_order():
     line = course.verdict("fcn32s", "fcn8s")
     assert line == course.verdict("fcn8s", "fcn32s") and line.startswith("FCN-8s - FCN-32s: +") and "NOT" not in line
+
+
+def test_the_tool_estimates_a_set_without_saving_anything(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_course_models", course.CHECKPOINT_DIR.parents[1] / "tools" / "train_course_models.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    _tiny_recipe(monkeypatch, tmp_path, "estimate")
+    recipe = course.RECIPES["tiny"]
+    tool.estimate(["tiny"], "cpu")
+    assert course.RECIPES["tiny"] is recipe  # restored
+    printed = capsys.readouterr().out
+    assert "x 2 epochs x 1 seed(s)" in printed and "estimated total:" in printed
+    assert not (tmp_path / "estimate").exists()  # train_recipe keeps no run

@@ -6,6 +6,7 @@
     python tools/train_course_models.py 07               # notebook 07's set (Mask R-CNN, semantic head)
     python tools/train_course_models.py --only unet      # one model (all its seeds)
     python tools/train_course_models.py 04 --force       # retrain even if the checkpoint is current
+    python tools/train_course_models.py 05 --estimate    # time 2 epochs per recipe, extrapolate the set's time
 
 Each recipe trains with seglib.train.fit (AdamW, cosine schedule) on the synthetic stand-in, for
 every seed it lists, and writes checkpoints/course/NAME.pt: seed 0's weights in float16, and the
@@ -20,6 +21,7 @@ past those budgets.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -64,6 +66,24 @@ def summary_table(folder: Path) -> str:
     return "\n".join(lines)
 
 
+def estimate(names: list[str], device) -> None:
+    """Train two epochs of seed 0 of each recipe (nothing is saved) and extrapolate the second
+    epoch's time to all its epochs and seeds: the set's time on this machine, without training it."""
+    total = 0.0
+    for name in names:
+        recipe = course.RECIPES[name]
+        course.RECIPES[name] = dataclasses.replace(recipe, epochs=2)
+        try:
+            _, history = course.train_recipe(name, 0, dataset=course.DATASET, device=device, progress=False)
+        finally:
+            course.RECIPES[name] = recipe
+        minutes = history["seconds"][-1] * recipe.epochs * len(recipe.seeds) / 60
+        total += minutes
+        print(f"{name:18s} {history['seconds'][-1]:6.2f} s per epoch x {recipe.epochs} epochs x {len(recipe.seeds)} "
+              f"seed(s) = {minutes:5.1f} min", flush=True)
+    print(f"estimated total: {total:.1f} min on {device} with {torch.get_num_threads()} CPU thread(s)")
+
+
 def check_budget(folder: Path) -> None:
     sizes = {p.name: p.stat().st_size / 1e6 for p in folder.glob("*.pt")}
     too_big = {n: s for n, s in sizes.items() if s > MAX_FILE_MB}
@@ -80,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--list", action="store_true", help="list the recipes and the state of their checkpoints")
     parser.add_argument("--summary", action="store_true", help="print a Markdown table of the checkpoints (for checkpoints/README.md)")
     parser.add_argument("--force", action="store_true", help="retrain even when the checkpoint is current")
+    parser.add_argument("--estimate", action="store_true",
+                        help="time two epochs of each named recipe and estimate the set's training time (saves nothing)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     parser.add_argument("--dataset", default=course.DATASET,
                         help="synthetic (default: the checkpoints are for the stand-in), voc or auto")
@@ -101,6 +123,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = get_device()
     print(f"device {device}, {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}", flush=True)
+    if args.estimate:
+        estimate(names, device)
+        return 0
     for name in names:
         if not args.force and args.out == course.CHECKPOINT_DIR and state_of(name).startswith("current"):
             print(f"{name}: checkpoint is current, skipped (--force retrains)", flush=True)

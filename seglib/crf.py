@@ -317,106 +317,130 @@ class PermutohedralLattice:
             raise ValueError(
                 f"features must be finite and at most 2**20 in size (largest {float(features.abs().max()):.3g}): "
                 "they are divided by the kernel widths, so increase the widths (appearance_xy, appearance_rgb)")
-        f = features.detach().cpu().double().numpy()
-        n, d = f.shape
+        n, d = features.shape
         self.n, self.d = n, d
-        # Lift onto Σ x = 0 in R^{d+1}; the scale makes the blur a unit Gaussian.
-        inv_std = math.sqrt(2.0 / 3.0) * (d + 1)
-        j = np.arange(1, d + 1, dtype=np.float64)
-        cf = f * (inv_std / np.sqrt(j * (j + 1)))
-        suffix = np.cumsum(cf[:, ::-1], 1)[:, ::-1]  # Σ_{i ≥ j} cf_i
-        elevated = np.empty((n, d + 1))
-        elevated[:, 0] = suffix[:, 0]
-        elevated[:, 1:] = np.concatenate([suffix[:, 1:], np.zeros((n, 1))], 1) - j * cf
-        del cf, suffix
+        d1 = d + 1
+        # Lift onto Σ x = 0 in R^{d+1}; the scale makes the blur a unit Gaussian. Arrays are
+        # (coordinate, pixel): each coordinate a contiguous row.
+        inv_std = math.sqrt(2.0 / 3.0) * d1
+        j = np.arange(1, d1, dtype=np.float64)
+        cf = features.detach().cpu().double().numpy().T * (inv_std / np.sqrt(j * (j + 1)))[:, None]  # (d, N)
+        elevated = np.zeros((d1, n))
+        np.cumsum(cf[::-1], axis=0, out=elevated[d - 1 :: -1])  # row k: Σ_{i ≥ k} cf_i
+        elevated[1:] -= j[:, None] * cf
+        del cf
         # Nearest remainder-0 point, and the simplex containing the point (ranks of the residuals,
         # ties broken by coordinate index, as a stable sort would).
-        rounded = np.round(elevated / (d + 1))
-        rem0 = rounded * (d + 1)
-        total = rounded.sum(1).astype(np.int64)
+        rem0 = np.round(elevated * (1.0 / d1))
+        total = rem0.sum(0).astype(np.int64)
+        rem0 *= d1
         residual = elevated - rem0
-        idx = np.arange(d + 1)
-        rank = np.repeat(total[:, None], d + 1, axis=1)
-        for i in range(d + 1):
-            for k in range(i + 1, d + 1):
-                later_first = residual[:, k] > residual[:, i]
-                rank[:, i] += later_first
-                rank[:, k] += ~later_first
-        low, high = rank < 0, rank > d
-        rank = np.where(low, rank + d + 1, np.where(high, rank - d - 1, rank))
-        rem0 = np.where(low, rem0 + d + 1, np.where(high, rem0 - d - 1, rem0))
+        del elevated
+        rank = np.empty((d1, n), dtype=np.int64)
+        rank[:] = total
+        for i in range(d1):
+            for k in range(i + 1, d1):
+                later_first = residual[k] > residual[i]
+                rank[i] += later_first
+                rank[k] += ~later_first
+        wrap = (rank < 0).astype(np.int64)
+        wrap -= rank > d
+        wrap *= d1
+        rank += wrap
+        rem0 += wrap
+        residual -= wrap
+        del wrap
         # Barycentric coordinates of the point in its simplex: the splat and slice weights.
-        v = (elevated - rem0) / (d + 1)
-        del elevated, residual, rounded
-        bary = np.zeros((n, d + 2))
-        rows = np.arange(n)[:, None]
-        bary[rows, d - rank] += v  # d - rank is a permutation of each row: no repeated index
-        bary[rows, d - rank + 1] -= v
-        bary[:, 0] += 1 + bary[:, d + 1]
-        weights = bary[:, : d + 1].astype(np.float32)
-        del bary, v
+        residual *= 1.0 / d1  # (elevated - rem0) / (d+1)
+        bary = np.zeros((d + 2, n))
+        flat = (d - rank) * n + np.arange(n)  # d - rank is a permutation of each column
+        bary.reshape(-1)[flat.reshape(-1)] += residual.reshape(-1)
+        flat += n
+        bary.reshape(-1)[flat.reshape(-1)] -= residual.reshape(-1)
+        del flat, residual
+        bary[0] += 1 + bary[d1]
+        weights = np.ascontiguousarray(bary[:d1].T, dtype=np.float32)  # (N, d+1): corner weights of each pixel
+        del bary
         # Integer codes of lattice points (their first d coordinates, mixed radix); a code is
         # linear in the point, so a neighbour's code is the code plus a constant.
-        keys = rem0[:, :d].astype(np.int64)
+        keys = rem0[:d].astype(np.int64)
         del rem0
-        low_key = keys.min(0) - 2 * (d + 1)
-        span = keys.max(0) + 2 * (d + 1) - low_key + 1
-        if float(np.log2(span.astype(np.float64)).sum()) + (d + 1) * math.log2(d + 1) > 62:
+        low_key = keys.min(1) - 2 * d1
+        span = keys.max(1) + 2 * d1 - low_key + 1
+        if float(np.log2(span.astype(np.float64)).sum()) + d1 * math.log2(d1) > 62:
             raise ValueError(
                 f"features span too large a lattice (largest feature {float(features.abs().max()):.3g}); increase "
                 "the kernel widths (appearance_xy, appearance_rgb), or use method='exact' on small images")
         stride = np.ones(d, dtype=np.int64)
         for k in range(d - 2, -1, -1):
             stride[k] = stride[k + 1] * span[k + 1]
-        base = (keys - low_key) @ stride
-        # Pixels in the same simplex (same remainder-0 point and ranks) share its vertices.
-        simplex_code = base * (d + 1) ** (d + 1) + rank @ ((d + 1) ** idx)
-        simplex_of, first = _unique_inverse(simplex_code, first=True)
-        u_base, u_rank = base[first], rank[first]
+        base = stride @ (keys - low_key[:, None])
+        del keys
+        # Pixels in the same simplex (same remainder-0 point and ranks) share its vertices; a
+        # simplex's code holds its remainder-0 point and its ranks, read back from the unique codes.
+        simplex_code = base * d1**d1 + (d1 ** np.arange(d1)) @ rank
+        del base, rank
+        unique_simplex, simplex_of = _unique_inverse(simplex_code)
+        del simplex_code
+        u_base = unique_simplex // d1**d1
+        u_rank = (unique_simplex[None, :] // (d1 ** np.arange(d1))[:, None]) % d1  # (d+1, U)
+        u = unique_simplex.size
         # Corner 0 of a simplex is its remainder-0 point; corner t+1 is corner t plus one step along
         # the direction k with d - rank_k = t (the step is +1 everywhere, -d at k): codes add up.
-        deltas = np.array([int(self._step(k, d) @ stride) for k in range(d + 1)])
-        axis_step = d - u_rank  # (U, d+1): at which corner each direction is stepped along
-        steps = np.empty_like(axis_step)
-        np.put_along_axis(steps, axis_step, np.broadcast_to(deltas, axis_step.shape), axis=1)
-        offsets = np.zeros_like(steps)
-        np.cumsum(steps[:, :d], axis=1, out=offsets[:, 1:])
-        codes, inverse = _unique_inverse((u_base[:, None] + offsets).reshape(-1))
+        deltas = np.array([int(self._step(k, d) @ stride) for k in range(d1)])
+        axis_step = d - u_rank  # (d+1, U): at which corner each direction is stepped along
+        del u_rank
+        steps = np.empty((d1, u), dtype=np.int64)
+        steps.reshape(-1)[(axis_step * u + np.arange(u)).reshape(-1)] = np.repeat(deltas, u)
+        corners = np.empty((u, d1), dtype=np.int64)
+        corners[:, 0] = u_base
+        np.cumsum(steps[:d].T, axis=1, out=corners[:, 1:])
+        corners[:, 1:] += u_base[:, None]
+        del steps
+        codes, inverse = _unique_inverse(corners.reshape(-1))
+        del corners
         index = np.int32 if codes.size < 2**31 - 1 else np.int64
-        simplex_vertex = inverse.reshape(-1, d + 1).astype(index)
+        simplex_vertex = inverse.reshape(u, d1).astype(index)
         m = codes.size
         self.size = m
         vertex = simplex_vertex[simplex_of]  # (N, d+1) vertex index of each pixel's simplex corners
         # Neighbours along each of the d+1 directions (+ and -), m meaning "absent".
-        nbr = np.full((d + 1, 2, m + 1), m, dtype=index)
-        for axis in range(d + 1):
+        nbr = np.full((d1, 2, m + 1), m, dtype=index)
+        for axis in range(d1):
             for sign, shifted in ((0, codes + deltas[axis]), (1, codes - deltas[axis])):
                 pos = np.searchsorted(codes, shifted).clip(max=m - 1)
                 nbr[axis, sign, :m] = np.where(codes[pos] == shifted, pos, m)
+        del codes
         # The three sparse maps.
         self.gain = _lattice_gain(d)
         flat_vertex = vertex.reshape(-1)
-        indptr = np.arange(0, n * (d + 1) + 1, d + 1)
+        indptr = np.arange(0, n * d1 + 1, d1)
         self.slice = scipy.sparse.csr_matrix((weights.reshape(-1) / np.float32(self.gain), flat_vertex, indptr),
                                              shape=(n, m))
         # The splat is the transpose of the (unscaled) slice: as a CSC view it scatters each
         # pixel's row in order, twice as fast as a CSR gather here.
         self.splat = scipy.sparse.csr_matrix((weights.reshape(-1), flat_vertex, indptr), shape=(n, m)).T
         self.blurs = []
-        ident = np.arange(m)
-        for axis in range(d + 1):
-            up, down = nbr[axis, 0, :m], nbr[axis, 1, :m]
-            cols = np.concatenate([ident, up, down])
-            vals = np.concatenate([np.ones(m, np.float32), np.full(2 * m, 0.5, np.float32)])
+        ident = np.arange(m, dtype=index)
+        half = np.full((m, 3), 0.5, np.float32)
+        half[:, 0] = 1
+        for axis in range(d1):  # row i: itself (1) and its neighbours that exist (½), in row order: no sort
+            cols = np.stack([ident, nbr[axis, 0, :m], nbr[axis, 1, :m]], 1)
             keep = cols < m
-            rows_b = np.concatenate([ident, ident, ident])[keep]
-            self.blurs.append(scipy.sparse.csr_matrix((vals[keep], (rows_b, cols[keep])), shape=(m, m)))
+            self.blurs.append(scipy.sparse.csr_matrix(
+                (half[keep], cols[keep], np.concatenate([[0], np.cumsum(keep.sum(1))])), shape=(m, m)))
         # Each pixel's own response: Σ_{r,s} b_r b_s B[v_r, v_s] / gain, B = B_d ⋯ B_0.
-        within = self._within_simplex(simplex_vertex, axis_step, nbr)  # (d+1, d+1, U)
-        per_simplex = np.ascontiguousarray(within.reshape((d + 1) ** 2, -1).T)  # (U, (d+1)²)
-        per_pixel = per_simplex[simplex_of].reshape(n, d + 1, d + 1)
-        self_weight = np.einsum("nrs,nr,ns->n", per_pixel, weights, weights)
-        del per_pixel, per_simplex
+        within = self._within_simplex(simplex_vertex, np.ascontiguousarray(axis_step.T), nbr)  # (d+1, d+1, U)
+        del nbr, simplex_vertex
+        b = np.ascontiguousarray(weights.T)  # (d+1, N)
+        self_weight = np.zeros(n, np.float32)
+        for r in range(d1):
+            for s in range(r, d1):
+                term = within[r, s].take(simplex_of) if r == s else within[r, s].take(simplex_of) + within[s, r].take(simplex_of)
+                term *= b[r]
+                term *= b[s]
+                self_weight += term
+        del within, b
         self.self_weight = torch.from_numpy(self_weight / np.float32(self.gain))
         self.vertex, self.weights = torch.from_numpy(vertex), torch.from_numpy(weights)
 
@@ -499,15 +523,10 @@ class PermutohedralLattice:
         return self.filter(values) - self.self_weight.to(values.device)[:, None] * values
 
 
-def _unique_inverse(codes: np.ndarray, first: bool = False):
-    """(sorted unique codes, index of each code among them), and with ``first`` (inverse, index of
-    each unique code's first occurrence) instead; torch.unique, 3× faster than np.unique here."""
+def _unique_inverse(codes: np.ndarray):
+    """(sorted unique codes, index of each code among them); torch.unique, 3× faster than np.unique here."""
     unique, inverse = torch.unique(torch.from_numpy(codes), return_inverse=True)
-    if not first:
-        return unique.numpy(), inverse.numpy()
-    where = torch.full((unique.numel(),), codes.size, dtype=torch.long)
-    where.scatter_reduce_(0, inverse, torch.arange(codes.size), reduce="amin")
-    return inverse.numpy(), where.numpy()
+    return unique.numpy(), inverse.numpy()
 
 
 def _lattice_gain(d: int) -> float:

@@ -604,35 +604,62 @@ class PairwiseKernels:
             out = out * scale
         return out.T.reshape(c, self.h, self.w)
 
-    def _lattice_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
-        """s ⊙ (L - D + [include_self] I)(s ⊙ q) for (C, H, W) q, with the lattice's L and its
-        exact diagonal D; a fixed linear map, written in place in NumPy to spare copies of the
-        (C, N) maps. Its transpose runs the blurs in the reverse order."""
-        c = q.shape[0]
-        a = q.detach().cpu().numpy().reshape(c, self.n)
+    def _scale_of(self, name: str) -> torch.Tensor:
+        scale = self.scale.get(name)
+        return torch.ones(self.n) if scale is None else scale
+
+    def _lattice_nc(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """(L - D + [include_self] I) x for (N, C) float32 x, with the lattice's L and its exact
+        diagonal D, in place on x where it can: a pixel's classes are a contiguous row, the
+        layout in which scipy's sparse products run. Its transpose runs the blurs in reverse."""
         lattice = self.lattice
-        scale = self.scale.get("appearance")
-        scale = np.ones(self.n, np.float32) if scale is None else scale.numpy()
-        x = np.multiply(a.T, scale[:, None], out=np.empty((self.n, c), np.float32))  # (N, C), contiguous
         y = lattice.splat @ x
         for blur in (reversed(lattice.blurs) if transpose else lattice.blurs):
             y = blur @ y
         y = lattice.slice @ y
         own = lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)
         y -= np.multiply(x, own[:, None], out=x)
-        out = np.multiply(y.T, (weight * scale)[None, :], out=np.empty((c, self.n), np.float32))
-        return torch.from_numpy(out.reshape(c, self.h, self.w)).to(q.device)
+        return y
 
-    def _blur_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
-        """s ⊙ (G - I + [include_self] I)(s ⊙ q) with the separable Gaussian blur G: symmetric."""
-        scale = self.scale.get("smoothness")
-        x = q if scale is None else q * scale.to(q.device).reshape(1, self.h, self.w)
+    def _blur_nc(self, x: torch.Tensor) -> torch.Tensor:
+        """(G - I + [include_self] I) x for (N, C) x with the separable Gaussian blur G, run in
+        (H, C, W) layout, where both 1-D passes are large matrix products (``_band_blur``)."""
+        c = x.shape[1]
         taps_x = _gaussian_taps(self.smoothness_xy, self.w, 4.0)
         taps_y = _gaussian_taps(self.smoothness_xy, self.h, 4.0)
-        out = _band_blur(_band_blur(x, taps_x, -1), taps_y, -2)
-        if not self.include_self:
-            out -= x
-        return out.mul_(weight if scale is None else weight * scale.to(q.device).reshape(1, self.h, self.w))
+        rows = _band_blur(x.reshape(self.h, self.w, c).transpose(1, 2).contiguous(), taps_x, -1)  # along W
+        both = _band_blur(rows.reshape(self.h, c * self.w), taps_y, -2)  # along H
+        out = both.reshape(self.h, c, self.w).transpose(1, 2).reshape(self.n, c)
+        return out if self.include_self else out - x
+
+    def _lattice_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
+        """s ⊙ (L - D + [include_self] I)(s ⊙ q) for (C, H, W) q (``_lattice_nc``); a fixed
+        linear map, whose transpose runs the blurs in the reverse order."""
+        c = q.shape[0]
+        scale = self._scale_of("appearance")
+        x = _numpy32(q.detach().cpu().reshape(c, self.n).T * scale[:, None])
+        y = torch.from_numpy(self._lattice_nc(x, transpose)).mul_((weight * scale)[:, None])
+        return y.T.reshape(c, self.h, self.w).to(q.device)
+
+    def _blur_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
+        """s ⊙ (G - I + [include_self] I)(s ⊙ q) for (C, H, W) q (``_blur_nc``): symmetric."""
+        c = q.shape[0]
+        scale = self._scale_of("smoothness").to(q.device)
+        out = self._blur_nc(q.reshape(c, self.n).T * scale[:, None]).mul_((weight * scale)[:, None])
+        return out.T.reshape(c, self.h, self.w)
+
+    def messages_nc(self, q: torch.Tensor, appearance_weight: float, smoothness_weight: float) -> torch.Tensor:
+        """``messages`` for (N, C) beliefs q (a pixel's classes contiguous), on the fast path,
+        without autograd: the layout mean_field iterates in, with no transposes."""
+        out = torch.zeros_like(q)
+        if smoothness_weight:
+            scale = self._scale_of("smoothness")[:, None]
+            out += self._blur_nc(q * scale).mul_(smoothness_weight * scale)
+        if appearance_weight:
+            scale = self._scale_of("appearance")[:, None]
+            x = torch.mul(q, scale).numpy()
+            out += torch.from_numpy(self._lattice_nc(x)).mul_(appearance_weight * scale)
+        return out
 
     def appearance(self, q: torch.Tensor) -> torch.Tensor:
         return self._filter("appearance", q)
@@ -726,6 +753,8 @@ def _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_
     else:  # nothing to filter: the beliefs stay the unaries' softmax
         _check_size(n, h, w, method, max_pixels)
         kernels = None
+    if kernels is not None and method == "fast" and not (unary.requires_grad and torch.is_grad_enabled()):
+        return _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight)
     for _ in range(n_iters):
         if kernels is None:
             pairwise = torch.zeros_like(unary)
@@ -735,6 +764,26 @@ def _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_
         scores.append(-unary - pairwise)
         beliefs.append(torch.softmax(scores[-1], 0))
         if not history:  # keep only the latest: 2 (C, H, W) maps instead of 2 per iteration
+            del scores[:-1], beliefs[:-1]
+    return {"scores": scores, "beliefs": beliefs}
+
+
+def _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight):
+    """The fast path's iterations in (N, C) layout, a pixel's classes contiguous: the lattice's
+    sparse products, the compatibility (a C×C product) and the softmax all run on rows, and the
+    maps are transposed back to (C, H, W) only for what is returned."""
+    c, h, w = unary.shape
+    base = (-unary).detach().reshape(c, -1).T.contiguous().float()  # (N, C) scores of the unaries
+    q = torch.softmax(base, 1)
+    scores, beliefs = [-unary], [torch.softmax(-unary, 0)]
+    for i in range(n_iters):
+        messages = kernels.messages_nc(q, appearance_weight, smoothness_weight)
+        score = torch.addmm(base, messages, mu.T, alpha=-1)
+        q = torch.softmax(score, 1)
+        if history or i == n_iters - 1:
+            scores.append(score.T.reshape(c, h, w).contiguous())
+            beliefs.append(q.T.reshape(c, h, w).contiguous())
+        if not history:
             del scores[:-1], beliefs[:-1]
     return {"scores": scores, "beliefs": beliefs}
 

@@ -562,6 +562,7 @@ class PairwiseKernels:
         _check_size(n, h, w, method, max_pixels)
         self.h, self.w, self.n, self.method = h, w, n, method
         self.smoothness_xy, self.normalization, self.include_self = smoothness_xy, normalization, include_self
+        self.taps = (_gaussian_taps(smoothness_xy, w, 4.0), _gaussian_taps(smoothness_xy, h, 4.0))
         features = appearance_features(image, appearance_xy, appearance_rgb)
         ones = torch.ones(n, 1)
         if method == "exact":
@@ -625,12 +626,11 @@ class PairwiseKernels:
         """(G - I + [include_self] I) x for (N, C) x with the separable Gaussian blur G, run in
         (H, C, W) layout, where both 1-D passes are large matrix products (``_band_blur``)."""
         c = x.shape[1]
-        taps_x = _gaussian_taps(self.smoothness_xy, self.w, 4.0)
-        taps_y = _gaussian_taps(self.smoothness_xy, self.h, 4.0)
+        taps_x, taps_y = self.taps
         rows = _band_blur(x.reshape(self.h, self.w, c).transpose(1, 2).contiguous(), taps_x, -1)  # along W
         both = _band_blur(rows.reshape(self.h, c * self.w), taps_y, -2)  # along H
-        out = both.reshape(self.h, c, self.w).transpose(1, 2).reshape(self.n, c)
-        return out if self.include_self else out - x
+        out = both.reshape(self.h, c, self.w).transpose(1, 2).reshape(self.n, c)  # a copy
+        return out if self.include_self else out.sub_(x)
 
     def _lattice_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
         """s ⊙ (L - D + [include_self] I)(s ⊙ q) for (C, H, W) q (``_lattice_nc``); a fixed
@@ -775,7 +775,7 @@ def _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoot
     c, h, w = unary.shape
     base = (-unary).detach().reshape(c, -1).T.contiguous().float()  # (N, C) scores of the unaries
     q = torch.softmax(base, 1)
-    scores, beliefs = [-unary], [torch.softmax(-unary, 0)]
+    scores, beliefs = [-unary], [q.T.reshape(c, h, w).contiguous() if history else None]
     for i in range(n_iters):
         messages = kernels.messages_nc(q, appearance_weight, smoothness_weight)
         score = torch.addmm(base, messages, mu.T, alpha=-1)

@@ -270,11 +270,14 @@ def _band_blur(x: torch.Tensor, taps: torch.Tensor, dim: int, block: int = 16) -
         y[1:] += blocks[:-1, block - r :] @ before
         y[:-1] += blocks[1:, :r] @ after
         return y.reshape(*x.shape[:-1], length)[..., :n]
-    blocks = F.pad(x, (0, 0, 0, length - n)).reshape(-1, block, x.shape[-1])  # (.. × blocks, block, W)
-    y = torch.matmul(same.T, blocks)
-    y[1:] += torch.matmul(before.T, blocks[:-1, block - r :])
-    y[:-1] += torch.matmul(after.T, blocks[1:, :r])
-    return y.reshape(*x.shape[:-2], length, x.shape[-1])[..., :n, :]
+    # Along rows, each output block is one product with the block and r rows either side: the
+    # overlapping windows are a strided view of one padded copy, so the sums need no adds.
+    width, count = x.shape[-1], -(-n // block)
+    padded = F.pad(x.reshape(-1, n, width), (0, 0, r, count * block + r - n))  # (lines, r + n + r.., W)
+    windows = padded.as_strided((padded.shape[0], count, block + 2 * r, width),
+                                (padded.shape[1] * width, block * width, width, 1))
+    y = torch.matmul(bands[block - r : 2 * block + r].T, windows)  # (lines, blocks, block, W)
+    return y.reshape(*x.shape[:-2], count * block, width)[..., :n, :]
 
 
 def smoothness_filter(q: torch.Tensor, xy: float, truncate: float = 4.0) -> torch.Tensor:

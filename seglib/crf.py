@@ -458,7 +458,9 @@ class PermutohedralLattice:
         self_weight = np.zeros(n, np.float32)
         for r in range(d1):
             for s in range(r, d1):
-                term = within[r, s].take(simplex_of) if r == s else within[r, s].take(simplex_of) + within[s, r].take(simplex_of)
+                term = within[r, s].take(simplex_of)
+                if r != s:
+                    term += within[s, r].take(simplex_of)
                 term *= b[r]
                 term *= b[s]
                 self_weight += term

@@ -16,7 +16,6 @@ student and CI has; with real VOC, retrain them (the tool's ``--dataset voc``).
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -554,7 +553,6 @@ def _seed_run(recipe: Recipe, seed: int, *, dataset: str | None, device, progres
         if run["settings"] == recipe.settings() and run["fingerprint"] == fingerprint(recipe.build()):
             return run
     device = get_device(device)
-    began = time.perf_counter()
     model, history = train_recipe(recipe.name, seed, dataset=dataset, device=device, progress=progress,
                                   checkpoint=folder / f"{recipe.name}-seed{seed}.partial.pt")
     state = _rounded(model)

@@ -88,7 +88,7 @@ def show_image(image, ax=None, title: str | None = None, cmap: str | None = None
 
     ``signed=True`` is for responses that take both signs (derivatives, a Laplacian): a
     diverging map centred on 0 (blue negative, white 0, red positive), its limits ±the 99th
-    percentile of |values| unless ``vmin``/``vmax`` are given, so a few extremes do not wash
+    percentile of the absolute values unless ``vmin``/``vmax`` are given, so a few extremes do not wash
     out the rest.
     """
     array = to_numpy_image(image)

@@ -118,6 +118,43 @@ def _small_dilated_net():
     return SmallDilatedNet(num_classes=21, width=24)
 
 
+# notebook 06: DeepLab's atrous rates scaled from the paper's feature map to ours (64×64 inputs at
+# output stride 8 give an 8×8 map), so each branch keeps the paper's share of the map.
+DEEPLAB_MAP = IMAGE_SIZE // 8
+PAPER_MAPS = {"v1": 41, "v2": 41, "v3": 33}  # 321×321 crops at output stride 8; 513×513 at 16
+PAPER_RATES = {"v1": (12,), "v2": (6, 12, 18, 24), "v3": (6, 12, 18)}
+
+
+def deeplab_rates(version: str) -> tuple[int, ...]:
+    """The paper's rates of DeepLab ``version`` scaled to the course map (``deeplab.scaled_rates``)."""
+    from .models.deeplab import scaled_rates
+    return scaled_rates(PAPER_RATES[version], PAPER_MAPS[version], DEEPLAB_MAP)
+
+
+def _deeplab(version: str):
+    from .models import deeplab
+    rates = deeplab_rates("v3" if version == "v3+" else version)
+    if version == "v1":
+        return deeplab.DeepLabV1(21, rate=rates[0])
+    if version == "v2":
+        return deeplab.DeepLabV2(21, rates=rates)
+    if version == "v3":
+        return deeplab.DeepLabV3(21, output_stride=8, rates=rates)
+    return deeplab.DeepLabV3Plus(21, output_stride=8, rates=rates)
+
+
+def _pspnet():
+    from .models.psp import PSPNet
+    return PSPNet(21)
+
+
+def _crfrnn_deeplab_v1():
+    from .models.crfrnn import CRFRNNSegmenter
+    return CRFRNNSegmenter(_deeplab("v1"), 21, n_iters=5)
+
+
+CRFRNN_EPOCHS = 8
+
 LOSSES = ("cross-entropy", "weighted CE", "focal", "soft Dice", "CE + Dice")  # notebook 08's comparison
 
 
@@ -182,6 +219,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
                 "classes (0 elsewhere), as paint_detections does"),
     Recipe("semantic_scenes", "07", "semantic head (SemanticNet) on the scenes", "scenes", _semantic_scenes,
            epochs=24, lr=1e-2),
+    # notebook 06: DeepLab v1-v3+ and PSPNet on notebook 04/05's data, then CRF as RNN on v1
+    *[Recipe("deeplab_" + v.replace("+", "plus"), "06", f"DeepLab {v}", "voc64",
+             lambda v=v: _deeplab(v), epochs=40) for v in ("v1", "v2", "v3", "v3+")],
+    Recipe("pspnet", "06", "PSPNet", "voc64", _pspnet, epochs=40),
+    Recipe("crfrnn_v1", "06", "DeepLab v1 + CRF as RNN, fine-tuned", "voc64", _crfrnn_deeplab_v1, epochs=CRFRNN_EPOCHS,
+           lr=1e-3, init="deeplab_v1", note="the converged v1 and a Potts CRF, trained end to end"),
+    Recipe("finetune_v1", "06", "DeepLab v1, fine-tuned alone", "voc64", lambda: _deeplab("v1"), epochs=CRFRNN_EPOCHS,
+           lr=1e-3, init="deeplab_v1", note="crfrnn_v1's budget without the CRF: what the CRF layers add"),
     # notebook 08: one small network, five losses, the same data, schedule and seeds
     *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
              f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
@@ -479,6 +524,9 @@ def _initial_weights(recipe: Recipe, model: nn.Module, seed: int, dataset: str |
     if recipe.init == "fcn_classifier":
         from .models.fcn import FCN
         model.load_state_dict(FCN.from_classifier(trained, model.variant).state_dict())
+    elif recipe.init.startswith("deeplab_"):  # fine-tuning: the whole network, under a CRF or not
+        target = model.network if hasattr(model, "crf") else model
+        target.load_state_dict(trained.state_dict())
     else:  # an encoder: copy every weight whose name and shape match, except the class scorer
         own = model.state_dict()
         copied = {k: v for k, v in trained.state_dict().items()

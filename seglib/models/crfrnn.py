@@ -84,12 +84,28 @@ class CRFRNN(nn.Module):
 
 class CRFRNNSegmenter(nn.Module):
     """A network followed by ``CRFRNN``: ``forward(x, image)`` returns refined scores.
-    ``x`` is the network's (normalised) input, ``image`` the same images in 0..255."""
+    ``x`` is the network's (normalised) input, ``image`` the same images in 0..255. Without
+    ``image`` the images are recovered from ``x`` by undoing the ImageNet normalisation of
+    ``seglib.data``'s transforms, so the pair trains with ``seglib.train.fit`` like any model."""
 
     def __init__(self, network: nn.Module, num_classes: int, **crf_params):
         super().__init__()
         self.network = network
         self.crf = CRFRNN(num_classes, **crf_params)
 
-    def forward(self, x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        if image is None:
+            image = _unnormalised(x)
         return self.crf(self.network(x), image)
+
+
+def _unnormalised(x: torch.Tensor) -> torch.Tensor:
+    """``data.train_transform``/``eval_transform``'s normalised images back to 0..255."""
+    from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"CRFRNNSegmenter without an image expects normalised RGB inputs (N, 3, H, W), "
+                         f"got {tuple(x.shape)}; pass the 0..255 images as the second argument otherwise")
+    mean = x.new_tensor(IMAGENET_MEAN)[:, None, None]
+    std = x.new_tensor(IMAGENET_STD)[:, None, None]
+    return ((x.detach() * std + mean) * 255).clamp(0, 255)

@@ -23,6 +23,8 @@ from torch import nn
 from .blocks import ConvBNReLU, SeparableConv2d, check_batch_norm, check_input, check_sizes
 
 __all__ = [
+    "padding_fraction",
+    "scaled_rates",
     "atrous_schedule",
     "AtrousBackbone",
     "ASPPv2",
@@ -32,6 +34,30 @@ __all__ = [
     "DeepLabV3",
     "DeepLabV3Plus",
 ]
+
+
+def padding_fraction(map_size: int, rate: int, kernel_size: int = 3) -> float:
+    """Share of a ``kernel_size``² atrous kernel's taps, over every output position of a
+    ``map_size``² map with "same" zero padding, that land on the padding. Per axis the centre tap
+    is always inside and a tap at offset ``k·rate`` is inside at ``map_size - |k|·rate`` positions
+    (none once ``|k|·rate >= map_size``); the 2-D share multiplies the two axes' inside shares.
+    At a rate as large as the map the 3×3 kernel is a 1×1 kernel (DeepLab v3, Chen et al. 2017, §3.3)."""
+    if map_size < 1 or rate < 1 or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"padding_fraction needs map_size >= 1, rate >= 1 and an odd kernel_size, "
+                         f"got {map_size}, {rate}, {kernel_size}")
+    half = kernel_size // 2
+    inside = sum(max(map_size - abs(k) * rate, 0) for k in range(-half, half + 1))
+    return 1 - (inside / (kernel_size * map_size)) ** 2
+
+
+def scaled_rates(rates: tuple[int, ...], paper_map: int, map_size: int) -> tuple[int, ...]:
+    """A paper's atrous rates scaled to another feature-map side: ``round(rate · map_size /
+    paper_map)``, at least 1. The rates are a share of the map the paper trained on (v2: 41×41,
+    a 321×321 crop at output stride 8; v3: 33×33, 513×513 at 16), so scaling keeps each branch's
+    field of view and its share of taps on padding close to the paper's (``padding_fraction``)."""
+    if paper_map < 1 or map_size < 1 or any(r < 1 for r in rates):
+        raise ValueError(f"scaled_rates needs positive rates and map sides, got {rates}, {paper_map}, {map_size}")
+    return tuple(max(1, round(r * map_size / paper_map)) for r in rates)
 
 
 def atrous_schedule(strides: tuple[int, ...], output_stride: int) -> list[tuple[int, int]]:

@@ -232,9 +232,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
              f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
 ]}
 
-# Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses these two
-# models, so its comparisons over seeds need both models of each seed.
-ALL_SEED_WEIGHTS = ("maskrcnn_scenes", "semantic_scenes")
+# Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses its two models,
+# so its comparisons over seeds need both models of each seed; notebook 06 measures the dense
+# CRF's effect on both seeds of DeepLab v1.
+ALL_SEED_WEIGHTS = ("maskrcnn_scenes", "semantic_scenes", "deeplab_v1")
 
 NUM_CLASSES = {"voc64": 21, "voc64-crops": 21, "membranes": 2, "membrane-patches": 2, "scenes64": 8, "scenes": 8,
                "scenes-instances": 4}

@@ -101,6 +101,7 @@ __all__ = [
     "README_PARAMS",
     "MAX_PIXELS",
     "dense_crf",
+    "dense_crf_weights",
     "mean_field",
     "PairwiseKernels",
     "appearance_features",
@@ -832,6 +833,34 @@ def dense_crf(probs, image, n_iters: int = 5, *, method: str = "auto", **params)
         raise ValueError(f"n_iters must be a non-negative int, got {n_iters!r}")
     unary = -torch.log(probs.clamp_min(1e-8))
     return mean_field(unary, image, n_iters, method=method, history=False, **params)["beliefs"][-1]
+
+
+def dense_crf_weights(probs, image, weights, n_iters: int = 5, **kernel_params) -> list[torch.Tensor]:
+    """``dense_crf`` on the fast path for several ``(appearance_weight, smoothness_weight)``
+    pairs, building the image's kernels (lattice and blur) once: a search over the two weights
+    (notebook 06 §8) costs one kernel build per image instead of one per setting. ``kernel_params``
+    are the widths, ``normalization`` and ``include_self`` of ``dense_crf``. Returns one refined
+    (C, H, W) probability map per pair, equal to ``dense_crf(..., method="fast")``'s."""
+    probs = _as_probs(probs)
+    image = _as_image(image, probs.shape[1:])
+    weights = [tuple(pair) for pair in weights]
+    if not weights or any(len(pair) != 2 for pair in weights):
+        raise ValueError(f"weights must be a non-empty list of (appearance_weight, smoothness_weight) pairs, "
+                         f"got {weights!r}")
+    unknown = set(kernel_params) - {"appearance_xy", "appearance_rgb", "smoothness_xy", "normalization", "include_self"}
+    if unknown:
+        raise TypeError(f"dense_crf_weights takes the kernels' widths, normalization and include_self, "
+                        f"not {sorted(unknown)}; the weights go in `weights`")
+    options = {**{k: DEFAULTS[k] for k in ("appearance_xy", "appearance_rgb", "smoothness_xy")}, **kernel_params}
+    for w_a, w_s in weights:
+        _check_params(options["appearance_xy"], options["appearance_rgb"], options["smoothness_xy"], w_a, w_s,
+                      options.get("normalization", "symmetric"), options.get("include_self", False))
+    unary = -torch.log(probs.clamp_min(1e-8))
+    c = unary.shape[0]
+    with cpu_threads(1):
+        kernels = PairwiseKernels(image.float(), method="fast", **options)
+        return [_iterate_fast(unary, kernels, n_iters, 1 - torch.eye(c), False, w_a, w_s)["beliefs"][-1]
+                if n_iters and (w_a or w_s) else torch.softmax(-unary, 0) for w_a, w_s in weights]
 
 
 # --------------------------------------------------------------------------- boundary metric

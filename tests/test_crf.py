@@ -372,3 +372,30 @@ def test_crfrnn_matches_mean_field_and_trains():
         layer(logits, image[None].float() / 255)
     with pytest.raises(ValueError, match=r"\(N, 4, H, W\)"):
         layer(logits[0], image[None])
+
+
+def test_dense_crf_weights_equals_dense_crf_per_setting():
+    probs, image, _ = scene(24, seed=5)
+    widths = dict(appearance_xy=30.0, appearance_rgb=13.0, smoothness_xy=2.0)
+    pairs = [(4.0, 3.0), (10.0, 0.0), (0.0, 3.0), (0.0, 0.0)]
+    for (w_a, w_s), refined in zip(pairs, crf.dense_crf_weights(probs, image, pairs, 4, **widths)):
+        expected = crf.dense_crf(probs, image, 4, method="fast", appearance_weight=w_a, smoothness_weight=w_s, **widths)
+        torch.testing.assert_close(refined, expected)
+    with pytest.raises(ValueError, match="pairs"):
+        crf.dense_crf_weights(probs, image, [])
+    with pytest.raises(TypeError, match="weights go in"):
+        crf.dense_crf_weights(probs, image, pairs, appearance_weight=3.0)
+    with pytest.raises(ValueError, match="appearance_weight"):
+        crf.dense_crf_weights(probs, image, [(-1.0, 3.0)])
+
+
+def test_crfrnn_segmenter_recovers_the_image_from_normalised_inputs():
+    from seglib.data import IMAGENET_MEAN, IMAGENET_STD
+
+    probs, image, labels = scene(16, seed=2)
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    x = ((image.float() / 255 - mean) / std)[None]
+    model = CRFRNNSegmenter(torch.nn.Conv2d(3, 4, 3, padding=1), 4, n_iters=2)
+    torch.testing.assert_close(model(x), model(x, image[None]), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="normalised RGB"):
+        model(x[:, :1])

@@ -6,7 +6,7 @@ import torch
 
 from seglib.analysis import count_params
 from seglib.models.deeplab import (ASPP, ASPPv2, AtrousBackbone, DeepLabV1, DeepLabV2, DeepLabV3,
-                                   DeepLabV3Plus, atrous_schedule)
+                                   DeepLabV3Plus, atrous_schedule, padding_fraction, scaled_rates)
 from seglib.models.psp import PSPNet, PyramidPooling
 
 TINY = dict(widths=(4, 6, 8, 8, 12))
@@ -97,3 +97,23 @@ def test_pyramid_pooling_shapes_and_message():
     assert ppm(torch.randn(1, 8, 9, 7)).shape == (1, 16, 9, 7)
     with pytest.raises(ValueError, match="divisible by the number of bins"):
         PyramidPooling(6, bins=(1, 2, 3, 6))
+
+
+@pytest.mark.parametrize("size", [1, 4, 8, 28, 41])
+@pytest.mark.parametrize("rate", [1, 2, 5, 24, 60])
+def test_padding_fraction_counts_the_taps_a_zero_padded_convolution_reads(size, rate):
+    ones = torch.ones(1, 1, size, size)
+    inside = torch.nn.functional.conv2d(ones, torch.ones(1, 1, 3, 3), padding=rate, dilation=rate).sum()
+    assert padding_fraction(size, rate) == pytest.approx(1 - float(inside) / (9 * size * size))
+
+
+def test_scaled_rates_keep_the_papers_share_of_the_map():
+    assert scaled_rates((6, 12, 18, 24), paper_map=41, map_size=8) == (1, 2, 4, 5)
+    assert scaled_rates((6, 12, 18), paper_map=33, map_size=33) == (6, 12, 18)
+    assert scaled_rates((6,), paper_map=65, map_size=4) == (1,)  # never below 1
+    for paper, ours in zip((6, 12, 18, 24), scaled_rates((6, 12, 18, 24), 41, 8)):
+        assert abs(padding_fraction(8, ours) - padding_fraction(41, paper)) < 0.07
+    with pytest.raises(ValueError, match="positive"):
+        scaled_rates((0, 6), 41, 8)
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        padding_fraction(8, 2, kernel_size=2)

@@ -34,6 +34,7 @@ __all__ = [
     "static_slider",
     "live_explorer",
     "draw_conv_geometry",
+    "draw_atrous_taps",
     "animate_convolution",
     "colorize",
     "show_confusion",
@@ -329,6 +330,50 @@ def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, 
     fig.suptitle(f"kernel {kernel_size}, stride {stride}, padding {padding}, dilation {dilation}:  "
                  f"⌊({input_size} + 2·{padding} − {dilation}·({kernel_size}−1) − 1) / {stride}⌋ + 1 = {out}",
                  fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def draw_atrous_taps(map_size: int, rates: Sequence[int], positions: Sequence[tuple[int, int]] = ((0, 0),),
+                     kernel_size: int = 3) -> Figure:
+    """Where a zero-padded atrous ``kernel_size``² convolution reads, one panel per rate: the
+    ``map_size``² feature map (blue) inside its padding (grey), and the taps of the output
+    ``positions`` as dots, filled on the map and crossed red on the padding. Each title gives the
+    share of all taps, over every output position, that land on padding
+    (``seglib.models.deeplab.padding_fraction``; notebook 06 §4)."""
+    from .models.deeplab import padding_fraction
+
+    rates = list(rates)
+    if not rates or map_size < 1:
+        raise ValueError(f"draw_atrous_taps needs a positive map_size and at least one rate, got {map_size}, {rates}")
+    reach = max(rates) * (kernel_size // 2)
+    fig, axes = plt.subplots(1, len(rates), figsize=(min(BOOK_WIDTH, 2.6 * len(rates)), 2.9), squeeze=False)
+    colours = ["crimson", "darkorange", "purple", "teal"]
+    for ax, rate in zip(axes[0], rates):
+        ax.add_patch(patches.Rectangle((-reach - 0.5, -reach - 0.5), map_size + 2 * reach, map_size + 2 * reach,
+                                       color="0.88", zorder=0))
+        ax.add_patch(patches.Rectangle((-0.5, -0.5), map_size, map_size, color="#cfe1f2", zorder=1))
+        for k in range(map_size + 1):
+            ax.plot([-0.5, map_size - 0.5], [k - 0.5, k - 0.5], color="white", lw=0.6, zorder=2)
+            ax.plot([k - 0.5, k - 0.5], [-0.5, map_size - 0.5], color="white", lw=0.6, zorder=2)
+        for (row, col), colour in zip(positions, colours * len(positions)):
+            half = kernel_size // 2
+            for i in range(-half, half + 1):
+                for j in range(-half, half + 1):
+                    r, c = row + i * rate, col + j * rate
+                    inside = 0 <= r < map_size and 0 <= c < map_size
+                    ax.scatter([c], [r], s=28, marker="o" if inside else "x", zorder=3,
+                               color=colour if inside else "red", linewidths=1.5)
+            ax.add_patch(patches.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, ec=colour, lw=1.5, zorder=3))
+        ax.set_xlim(-reach - 0.5, map_size + reach - 0.5)
+        ax.set_ylim(map_size + reach - 0.5, -reach - 0.5)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"rate {rate}: {padding_fraction(map_size, rate, kernel_size):.0%} of taps\non padding",
+                     fontsize=9)
+    fig.suptitle(f"{kernel_size}×{kernel_size} atrous taps on a {map_size}×{map_size} map "
+                 "(dots: on the map; red crosses: on the zero padding)", fontsize=9)
     fig.tight_layout()
     return fig
 

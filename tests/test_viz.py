@@ -150,3 +150,17 @@ def test_show_image_signed_uses_a_diverging_map_centred_on_zero():
     ax = viz.show_image(torch.linspace(-3, 1, 100).view(10, 10), signed=True)
     norm = ax.images[0].norm
     assert norm.vmin == -norm.vmax > -3 and ax.images[0].get_cmap().name == "RdBu_r"
+
+
+def test_draw_atrous_taps_marks_the_taps_on_padding():
+    fig = viz.draw_atrous_taps(8, [1, 5], positions=[(0, 0)])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["rate 1: 16% of taps\non padding", "rate 5: 66% of taps\non padding"]
+    for ax, rate in zip(fig.axes, (1, 5)):
+        taps = [tuple(c.get_offsets()[0]) for c in ax.collections]
+        assert sorted(taps) == sorted((j * rate, i * rate) for i in (-1, 0, 1) for j in (-1, 0, 1))
+        assert sum(0 <= x < 8 and 0 <= y < 8 for x, y in taps) == 4  # a corner output: 4 taps on the map
+    assert fig.get_size_inches()[0] <= viz.BOOK_WIDTH
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one rate"):
+        viz.draw_atrous_taps(8, [])

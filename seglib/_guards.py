@@ -3,10 +3,10 @@ that a number given by the user is finite and in range, before anything is compu
 from __future__ import annotations
 
 import math
-import os
 import numbers
+import os
 
-__all__ = ["available_memory", "check_allocation", "check_number"]
+__all__ = ["available_memory", "check_allocation", "check_finite", "check_number"]
 
 
 def available_memory() -> int:
@@ -43,9 +43,9 @@ def _size(nbytes: float) -> str:
 
 
 def check_number(value, name: str, *, minimum: float | None = None, strict: bool = False,
-                 integer: bool = False, hint: str = "") -> float:
+                 integer: bool = False, maximum: float | None = None, hint: str = "") -> float:
     """``value`` as a finite Python number; raise saying what is wrong when it is not a real
-    number, not finite, or below ``minimum`` (``strict``: must exceed it)."""
+    number, not finite, below ``minimum`` (``strict``: must exceed it) or above ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         try:  # one-element tensors and NumPy scalars
             if getattr(value, "ndim", None) == 0 or getattr(value, "shape", None) in ((), (1,)):
@@ -60,4 +60,27 @@ def check_number(value, name: str, *, minimum: float | None = None, strict: bool
     if minimum is not None and (value <= minimum if strict else value < minimum):
         relation = ">" if strict else ">="
         raise ValueError(f"{name} must be {relation} {minimum}, got {value}{'; ' + hint if hint else ''}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}{'; ' + hint if hint else ''}")
     return value
+
+
+def check_finite(values, name: str, hint: str) -> None:
+    """Raise ``ValueError`` saying how many entries of ``values`` (a tensor or an array) are NaN or
+    infinite, and ``hint`` on what to do, when any is; such values would silently win an argmax
+    or turn every result NaN."""
+    import numpy as np  # here, so that importing the guards stays cheap
+
+    if hasattr(values, "is_floating_point"):  # a torch tensor, of any float dtype
+        if not values.is_floating_point():
+            return
+        import torch
+
+        bad, size = int((~torch.isfinite(values)).sum()), values.numel()
+    else:
+        values = np.asarray(values)
+        if not np.issubdtype(values.dtype, np.floating):
+            return
+        bad, size = int(values.size - np.count_nonzero(np.isfinite(values))), values.size
+    if bad:
+        raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {size}; {hint}")

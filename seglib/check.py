@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
+from ._guards import check_allocation, check_number
 from .data.labels import IGNORE_INDEX, NUM_CLASSES
 from .metrics import background_miou
 
@@ -91,6 +92,10 @@ def _check_pair(task: str, name: str, image, mask, image_size: int, num_classes:
     if not image.is_floating_point():
         raise CheckFailed(task, f"{name}'s image is {image.dtype}; networks need float input.",
                           "normalise in the transform (A.Normalize with the ImageNet mean and std) before ToTensorV2")
+    if not bool(torch.isfinite(image).all()):
+        raise CheckFailed(task, f"{name}'s image holds NaN or infinite values.",
+                          "read images as uint8 and normalise them in the transform (A.Normalize); a std of 0 or a "
+                          "division by zero gives NaN")
     if image.abs().max() > 20:
         raise CheckFailed(task, f"{name}'s image has values up to {image.abs().max():.0f}: it is not normalised.",
                           "add A.Normalize(mean=data.IMAGENET_MEAN, std=data.IMAGENET_STD) before ToTensorV2")
@@ -109,7 +114,14 @@ def _loader_batch(task: str, name: str, loader, image_size: int):
     if not isinstance(loader, DataLoader):
         raise CheckFailed(task, f"`{name}` is a {type(loader).__name__}, not a DataLoader.",
                           "torch.utils.data.DataLoader wraps a Dataset and serves it in batches")
-    images, masks = next(iter(loader))[:2]
+    batch = next(iter(loader), None)
+    if batch is None:
+        raise CheckFailed(task, f"`{name}` yields no batch: its dataset is empty, or drop_last drops its only batch.",
+                          "give the DataLoader a non-empty dataset and a batch size no larger than it")
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2 or not all(isinstance(t, torch.Tensor) for t in batch[:2]):
+        raise CheckFailed(task, f"a batch of {name} is a {type(batch).__name__}, not (images, masks) tensors.",
+                          "the dataset must return one (image, mask) pair of tensors per item, not a dict")
+    images, masks = batch[:2]
     if images.dim() != 4 or masks.dim() != 3 or images.shape[0] != masks.shape[0]:
         raise CheckFailed(task, f"a batch of {name} has images {tuple(images.shape)} and masks {tuple(masks.shape)}; "
                           f"expected (B, 3, {image_size}, {image_size}) and (B, {image_size}, {image_size}).",
@@ -165,6 +177,7 @@ def segmentation_model(model, *, image_size: int, num_classes: int = NUM_CLASSES
     """Task 2: ``model`` maps a batch (B, 3, S, S) to logits (B, num_classes, S, S), has trainable
     parameters, and every parameter gets a gradient."""
     task = "Task 2 (your CNN)"
+    image_size = _check_image_size(image_size)
     _not_done(task, "my_model", model, "write the class MyCNN (an nn.Module), then create one instance of it as my_model")
     if not isinstance(model, nn.Module):
         raise CheckFailed(task, f"`my_model` is a {type(model).__name__}, not an nn.Module.",
@@ -204,6 +217,10 @@ def segmentation_model(model, *, image_size: int, num_classes: int = NUM_CLASSES
         raise CheckFailed(task, f"the output is {h}×{w}, the masks {image_size}×{image_size}: every pixel needs a score.",
                           f"upsample by {factor:g}: F.interpolate(x, size=(H, W), mode='bilinear') or "
                           "nn.ConvTranspose2d, as in the decoders of notebooks 04 and 05")
+    if not bool(torch.isfinite(logits).all()):
+        raise CheckFailed(task, "the output holds NaN or infinite values on a random batch.",
+                          "look for a division (by a norm or a sum that can be 0), a log of 0, or a layer whose weights "
+                          "start as NaN")
     probabilities = logits.detach()
     if probabilities.min() >= 0 and torch.allclose(probabilities.sum(1), torch.ones_like(probabilities[:, 0]), atol=1e-3):
         raise CheckFailed(task, "the output already sums to 1 over the classes: forward applies a softmax.",
@@ -236,6 +253,9 @@ def training_run(history, val_results, val_set, *, num_classes: int = NUM_CLASSE
     if not isinstance(history, dict) or "train_loss" not in history:
         raise CheckFailed(task, f"`history` is a {type(history).__name__} without 'train_loss'.",
                           "keep the dict that train.fit returns as history")
+    if not isinstance(history["train_loss"], (list, tuple)):
+        raise CheckFailed(task, f"history['train_loss'] is a {type(history['train_loss']).__name__}, not a list of "
+                          "per-epoch losses.", "keep the dict that train.fit returns as history, unedited")
     losses = [float(v) for v in history["train_loss"]]
     if not losses:
         raise CheckFailed(task, "history holds no epochs.", "train for at least one epoch (epochs=EPOCHS)")
@@ -349,6 +369,10 @@ def test_evaluation(test_results, test_set, best_name=None, rows=None) -> None:
     _not_done(task, "test_set", test_set, hint)
     _not_done(task, "test_results", test_results, hint)
     if rows is not None:
+        missing = [name for name, row in rows.items() if not isinstance(row, dict) or "miou" not in row.get("val", {})]
+        if missing:
+            raise CheckFailed(task, f"rows[{missing[0]!r}] has no validation results ('val' with 'miou').",
+                              "build rows with train.compare or train.comparison_row, which store them")
         if best_name not in rows:
             raise CheckFailed(task, f"best_name is {best_name!r}, which is not a row of the comparison "
                               f"({', '.join(map(repr, rows))}).", "best_name must be one of the keys of rows")
@@ -378,6 +402,15 @@ def test_evaluation(test_results, test_set, best_name=None, rows=None) -> None:
 
 
 # --- Helpers -------------------------------------------------------------------------------------
+
+def _check_image_size(image_size) -> int:
+    """The side of the square test batches: a positive int the machine can hold."""
+    image_size = int(check_number(image_size, "image_size", minimum=1, integer=True,
+                                  hint="pass the notebook's IMAGE_SIZE"))
+    check_allocation(2 * 3 * 4.0 * image_size**2, f"a test batch of 2 images of {image_size}×{image_size}",
+                     "pass the notebook's IMAGE_SIZE")
+    return image_size
+
 
 def _varies(dataset, reads: int = 6) -> bool:
     """Whether the first image changes between ``reads`` reads (a random transform). Each of

@@ -5,8 +5,12 @@ kernels are float32 tensors meant for cross-correlation (what ``conv2d`` compute
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
+
+from ._guards import check_allocation, check_finite, check_number
 
 __all__ = [
     "GAUSSIAN_5X5_INTEGER",
@@ -41,14 +45,15 @@ def gaussian(size: int, sigma: float | None = None) -> torch.Tensor:
 
     ``sigma`` defaults to OpenCV's rule for a given size, 0.3 ((size - 1) / 2 - 1) + 0.8.
     """
-    if not isinstance(size, int) or size < 1 or size % 2 == 0:
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1 or size % 2 == 0:
         raise ValueError(f"size must be a positive odd int, got {size!r}")
+    size = int(size)
+    check_allocation(12.0 * size * size, f"a {size}x{size} Gaussian kernel", "use a smaller size")
     if sigma is None:
         sigma = 0.3 * ((size - 1) / 2 - 1) + 0.8
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
+    sigma = check_number(sigma, "sigma", minimum=0, strict=True, hint="the blur's standard deviation in pixels")
     offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    profile = torch.exp(-(offsets**2) / (2 * sigma**2))
+    profile = torch.exp(-0.5 * (offsets / sigma) ** 2)  # a tiny sigma gives a delta, not 0 / 0
     kernel = profile[:, None] * profile[None, :]
     return (kernel / kernel.sum()).to(torch.float32)
 
@@ -94,11 +99,14 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect"
     """
     if not isinstance(image, torch.Tensor) or not image.is_floating_point():
         raise TypeError("image must be a floating-point tensor; convert a uint8 image with x.float() / 255")
+    if not isinstance(kernel, torch.Tensor):
+        raise TypeError(f"kernel must be a tensor, got {type(kernel).__name__}; wrap it: torch.tensor(kernel)")
     if kernel.dim() != 2:
         raise ValueError(f"kernel must be 2-D (kH, kW), got shape {tuple(kernel.shape)}")
     kh, kw = kernel.shape
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel sides must be odd to keep the image centred, got {kh}x{kw}")
+    check_finite(kernel, "kernel", "every output pixel would be NaN; check how the kernel was built")
     shape = image.shape
     if image.dim() == 2:
         x = image[None, None]
@@ -109,7 +117,14 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect"
     else:
         raise ValueError(f"image must be (H, W), (C, H, W) or (N, C, H, W), got shape {tuple(shape)}")
     channels = x.shape[1]
+    if x.shape[-2] == 0 or x.shape[-1] == 0:
+        raise ValueError(f"image has an empty height or width (shape {tuple(shape)}); there is nothing to filter")
     pads = (kw // 2, kw // 2, kh // 2, kh // 2)
+    if padding == "reflect" and (kh // 2 >= x.shape[-2] or kw // 2 >= x.shape[-1]):
+        raise ValueError(
+            f"reflect padding cannot mirror {kh // 2}x{kw // 2} pixels of a {x.shape[-2]}x{x.shape[-1]} image: "
+            f"half the {kh}x{kw} kernel must be smaller than the image; use padding='zeros' or a smaller kernel"
+        )
     if padding == "reflect":
         x = F.pad(x, pads, mode="reflect")
         conv_padding = 0

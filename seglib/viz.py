@@ -20,6 +20,7 @@ import torch
 from matplotlib import animation, patches
 from matplotlib.figure import Figure
 
+from ._guards import check_finite, check_number
 from .analysis import conv_output_size
 
 __all__ = [
@@ -49,6 +50,14 @@ __all__ = [
 # full size in the book's content column (688 CSS pixels in a 1280-pixel-wide window; 790 at
 # most on wider screens). tests/test_browser.py fails on a figure shrunk below 65% of its size.
 BOOK_WIDTH = 8.6
+
+
+# The most cells ``show_matrix`` writes a number into, frames ``static_slider`` and
+# ``animate_convolution`` render, and cells a side ``draw_conv_geometry`` draws: each is a
+# matplotlib artist or a PNG, so memory and time grow with them, and past these nothing is readable.
+MAX_MATRIX_CELLS = 4096
+MAX_FRAMES = 400
+MAX_GEOMETRY_SIDE = 40
 
 
 # --------------------------------------------------------------------------- style
@@ -94,13 +103,15 @@ def show_image(image, ax=None, title: str | None = None, cmap: str | None = None
     """
     array = to_numpy_image(image)
     if array.ndim == 3 and np.issubdtype(array.dtype, np.floating):
+        _check_unit_range(array)
         array = np.clip(array, 0, 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     if signed:
         if array.ndim != 2:
             raise ValueError(f"signed=True shows one channel (H, W), got shape {array.shape}")
-        limit = float(np.percentile(np.abs(array), 99)) or float(np.abs(array).max()) or 1.0
+        finite = np.abs(array[np.isfinite(array)])  # NaN would make the limits NaN: a blank picture
+        limit = (float(np.percentile(finite, 99)) or float(finite.max()) or 1.0) if finite.size else 1.0
         imshow_kwargs = {"vmin": -limit, "vmax": limit} | imshow_kwargs
         cmap = cmap or "RdBu_r"
     ax.imshow(array, cmap=cmap or ("gray" if array.ndim == 2 else None), **imshow_kwargs)
@@ -110,13 +121,36 @@ def show_image(image, ax=None, title: str | None = None, cmap: str | None = None
     return ax
 
 
+def _check_unit_range(array: np.ndarray) -> None:
+    """A float RGB image is shown clipped to [0, 1]; one far outside (0..255, or ImageNet-normalised)
+    would show as a white or garbled picture, silently."""
+    finite = array[np.isfinite(array)]
+    if finite.size and (finite.max() > 2 or finite.min() < -1):
+        raise ValueError(
+            f"a float RGB image is shown in [0, 1], but this one spans {finite.min():.3g}..{finite.max():.3g}; "
+            f"divide a 0..255 image by 255 (or pass it as uint8), and undo normalisation with "
+            f"seglib.data.denormalize"
+        )
+
+
+def _check_names(names, count: int, argument: str, what: str = "images") -> None:
+    """``names`` (titles, flags) must give one entry for each of ``what``; extra entries are ignored."""
+    if names is not None and len(names) < count:
+        raise ValueError(f"{argument} has {len(names)} entries for {count} {what}; give one for each")
+
+
 def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
                 size: float = 3.0, cmap: str | None = None, signed: Sequence[bool] | bool = False,
                 **imshow_kwargs) -> Figure:
     """A grid of images with optional titles; returns the figure. ``signed`` (one flag, or one
     per image) shows signed responses on a diverging map centred on 0 (see ``show_image``)."""
     n = len(images)
-    ncols = ncols or n
+    if n == 0:
+        raise ValueError("show_images needs at least one image, got an empty list")
+    _check_names(titles, n, "titles")
+    if not isinstance(signed, bool):
+        _check_names(signed, n, "signed")
+    ncols = int(check_number(ncols, "ncols", minimum=1, integer=True)) if ncols is not None else n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for k, ax in enumerate(axes.flat):
@@ -167,6 +201,14 @@ def show_matrix(values, ax=None, title: str | None = None, fmt: str = "{:g}", cm
     to outline (used to show a kernel's window); ``row_labels`` name the rows on the left.
     """
     array = _as_matrix(values).astype(float)
+    if array.size == 0 or array.size > MAX_MATRIX_CELLS:
+        raise ValueError(
+            f"show_matrix writes a number in each cell of a small matrix (1 to {MAX_MATRIX_CELLS} cells), got shape "
+            f"{array.shape}; show a larger array as a picture with show_image, or slice it"
+        )
+    if highlight is not None and _as_matrix(highlight).shape != array.shape:
+        raise ValueError(f"highlight has shape {_as_matrix(highlight).shape} but the matrix {array.shape}; give a "
+                         f"boolean mask of the matrix's shape")
     if ax is None:
         _, ax = plt.subplots(figsize=(0.55 * array.shape[1] + 0.6, 0.55 * array.shape[0] + 0.6))
     finite = array[np.isfinite(array)]
@@ -198,6 +240,9 @@ def show_matrices(matrices: Sequence, titles: Sequence[str] | None = None, fmt: 
                   size: float = 0.5, **kwargs) -> Figure:
     """Several small tensors side by side, each with its numbers written in."""
     arrays = [_as_matrix(m) for m in matrices]
+    if not arrays:
+        raise ValueError("show_matrices needs at least one matrix, got an empty list")
+    _check_names(titles, len(arrays), "titles", "matrices")
     widths = [a.shape[1] for a in arrays]
     height = max(a.shape[0] for a in arrays)
     fig, axes = plt.subplots(1, len(arrays), figsize=(size * (sum(widths) + len(arrays)) + 0.5, size * height + 0.9),
@@ -217,25 +262,32 @@ def figure_to_png(fig: Figure, dpi: int = 72) -> bytes:
     return buffer.getvalue()
 
 
-def _grid(params: dict[str, Sequence]) -> list[tuple]:
+def _grid(params: dict[str, Sequence], max_frames: int | None = None) -> list[tuple]:
+    """Every combination of the parameters' values, as tuples of indices into each list."""
     if not params or any(len(values) == 0 for values in params.values()):
         raise ValueError("give each parameter a non-empty list of values, e.g. stride=[1, 2]")
-    return list(itertools.product(*params.values()))
+    count = int(np.prod([len(values) for values in params.values()]))
+    if max_frames is not None and count > max_frames:
+        sizes = " × ".join(str(len(values)) for values in params.values())
+        raise ValueError(f"the parameters give {sizes} = {count} combinations, each a pre-rendered PNG; keep it "
+                         f"to {max_frames} (fewer values per parameter), or raise max_frames")
+    return list(itertools.product(*(range(len(values)) for values in params.values())))
 
 
-def static_slider(render: Callable[..., Figure], dpi: int = 72, **params: Sequence):
+def static_slider(render: Callable[..., Figure], dpi: int = 72, max_frames: int = MAX_FRAMES, **params: Sequence):
     """An HTML explorer that works with no kernel: one range input per parameter over
     pre-rendered frames of ``render(**values)`` for every combination of values.
 
-    Returns an ``IPython.display.HTML``. Keep the grid small: every combination is a PNG.
+    Returns an ``IPython.display.HTML``. Keep the grid small: every combination is a PNG, and
+    more than ``max_frames`` of them are refused.
     """
     from IPython.display import HTML
 
-    combos = _grid(params)
     frames = {}
-    for combo in combos:
-        key = ",".join(str(params[name].index(value)) for name, value in zip(params, combo))
-        png = figure_to_png(render(**dict(zip(params, combo))), dpi=dpi)
+    for combo in _grid(params, max_frames):
+        key = ",".join(str(k) for k in combo)  # positions, so repeated values keep their own frames
+        values = {name: params[name][k] for name, k in zip(params, combo)}
+        png = figure_to_png(render(**values), dpi=dpi)
         frames[key] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     uid = "seglib-slider-" + hashlib.sha1(json.dumps(
         [getattr(render, "__name__", "render"), {k: [str(v) for v in vs] for k, vs in params.items()}]
@@ -296,8 +348,14 @@ def draw_conv_geometry(kernel_size: int = 3, stride: int = 1, padding: int = 0, 
     pixels read it, so gaps (stride > footprint) and uneven coverage show. The taps of the first
     and the last output pixel are outlined. Right: the output grid, its size from the formula.
     """
-    out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    for name, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0),
+                               ("dilation", dilation, 1), ("input_size", input_size, 1)):
+        check_number(value, name, minimum=least, integer=True)
     side = input_size + 2 * padding
+    if side > MAX_GEOMETRY_SIDE:
+        raise ValueError(f"draw_conv_geometry writes a number in every cell: input_size + 2·padding = {side} is more "
+                         f"than {MAX_GEOMETRY_SIDE} cells a side; draw a smaller input")
+    out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
     fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(6.4, 3.6), gridspec_kw={"width_ratios": [side, max(out, 1)]})
     coverage = np.zeros((side, side))
     for r in range(max(out, 0)):
@@ -393,10 +451,17 @@ def animate_convolution(x, kernel, stride: int = 1, padding: int = 0, dilation: 
     if x.dim() != 2 or kernel.dim() != 2 or kernel.shape[0] != kernel.shape[1]:
         raise ValueError("animate_convolution takes a 2-D input and a square 2-D kernel")
     k = kernel.shape[0]
-    padded = torch.zeros(x.shape[0] + 2 * padding, x.shape[1] + 2 * padding)
-    padded[padding : padding + x.shape[0], padding : padding + x.shape[1]] = x
+    # ops.conv2d checks stride, padding and dilation, so it runs before anything is drawn
     result = ops.conv2d(x[None, None], kernel[None, None], stride=stride, padding=padding, dilation=dilation)[0, 0]
     rows, cols = result.shape
+    if rows * cols > MAX_FRAMES:
+        raise ValueError(f"the animation has one frame per output pixel: {rows}×{cols} = {rows * cols} is more than "
+                         f"{MAX_FRAMES}; animate a smaller input (e.g. x[:8, :8]) or a larger stride")
+    padded = torch.zeros(x.shape[0] + 2 * padding, x.shape[1] + 2 * padding)
+    if padded.numel() > MAX_MATRIX_CELLS:
+        raise ValueError(f"the padded input {tuple(padded.shape)} has more than {MAX_MATRIX_CELLS} cells to write "
+                         f"numbers in; animate a smaller input")
+    padded[padding : padding + x.shape[0], padding : padding + x.shape[1]] = x
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), dpi=dpi, gridspec_kw={"width_ratios": [padded.shape[1], k, cols]})
 
     def draw(frame: int):
@@ -433,13 +498,23 @@ def colorize(mask) -> np.ndarray:
 def paint_panoptic(panoptic, categories, label_divisor: int = 1000) -> np.ndarray:
     """RGB uint8 picture of a panoptic map (``category * label_divisor + instance``, void -1):
     stuff in its category's colour, each thing in a brightness of its own, void white.
-    ``categories`` maps a category id to a COCO category dict with ``"color"`` (lecture 002)."""
-    panoptic = np.asarray(panoptic)
+    ``categories`` maps a category id to a COCO category dict with ``"color"`` (lecture 002); a
+    list of such dicts with ``"id"`` (COCO's ``categories``, ``PanopticScenes.categories``) works too."""
+    panoptic = np.asarray(panoptic.detach().cpu() if hasattr(panoptic, "detach") else panoptic)
+    if not np.issubdtype(panoptic.dtype, np.integer):
+        raise ValueError(f"a panoptic map holds integer ids (category * label_divisor + instance), got dtype "
+                         f"{panoptic.dtype}; build it with seglib.metrics.to_panoptic")
+    label_divisor = check_number(label_divisor, "label_divisor", minimum=1, integer=True,
+                                 hint="it must be the one the map was built with (1000 by default)")
+    if not isinstance(categories, dict):
+        categories = {category["id"]: category for category in categories}
     out = np.full(panoptic.shape + (3,), 255, np.uint8)
     for pan_id in np.unique(panoptic[panoptic >= 0]):
         category = int(pan_id // label_divisor)
         if category not in categories:
             raise KeyError(f"the panoptic map holds category {category}, which categories lacks ({sorted(categories)})")
+        if "color" not in categories[category]:
+            raise KeyError(f"category {category} has no 'color' (an RGB triple), which paint_panoptic needs to paint it")
         colour = np.array(categories[category]["color"], float)
         if pan_id % label_divisor:  # a thing: vary the brightness per instance
             colour = np.clip(colour * (0.4 + 0.9 * ((pan_id % label_divisor * 0.618) % 1.0)) + 20, 0, 255)
@@ -453,8 +528,12 @@ def show_confusion(matrix, class_names: Sequence[str] | None = None, normalize: 
     (each row then reads as "where did the pixels of this class go"). Cells are annotated when
     there are at most 12 classes."""
     m = np.asarray(torch.as_tensor(matrix).cpu(), dtype=float)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"a confusion matrix is square (C, C), got shape {m.shape}")
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.size == 0:
+        raise ValueError(f"a confusion matrix is square (C, C) with C >= 1, got shape {m.shape}")
+    check_finite(m, "the confusion matrix", "it counts pixels; use ConfusionMatrix(...).compute()['confusion']")
+    if (m < 0).any():
+        raise ValueError(f"the confusion matrix holds {int((m < 0).sum())} negative count(s); it counts pixels, so "
+                         f"every entry is >= 0: use ConfusionMatrix(...).compute()['confusion']")
     if normalize:
         m = m / np.maximum(m.sum(1, keepdims=True), 1)
     n = m.shape[0]
@@ -498,6 +577,8 @@ def plot_history(histories: dict[str, dict], keys: Sequence[str] = ("train_loss"
     whole numbers on the x axis and metric names are written as the book writes them (mIoU)."""
     from matplotlib.ticker import MaxNLocator
 
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    _check_histories(histories, keys)
     fig, axes = plt.subplots(1, len(keys), figsize=(size[0] * len(keys), size[1]), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, history in histories.items():
@@ -511,11 +592,34 @@ def plot_history(histories: dict[str, dict], keys: Sequence[str] = ("train_loss"
     return fig
 
 
+def _check_histories(histories, keys: list[str]) -> None:
+    """``{run name: fit history}`` with every key, one value per epoch; else say what to pass."""
+    if not isinstance(histories, dict) or "epoch" in histories:
+        raise TypeError("histories maps a run name to its history, e.g. plot_history({'baseline': history}); got "
+                        + ("one history" if isinstance(histories, dict) else type(histories).__name__))
+    if not histories or not keys:
+        raise ValueError(f"plot_history needs at least one run and one key, got {len(histories)} run(s) and keys={keys}")
+    for name, history in histories.items():
+        missing = [key for key in ("epoch", *keys) if key not in history]
+        if missing:
+            raise KeyError(f"run {name!r} has no {missing}; its history has {sorted(history)} "
+                           f"(fit records val_* only with a val_loader)")
+        for key in keys:
+            if len(history[key]) != len(history["epoch"]):
+                raise ValueError(f"run {name!r} has {len(history[key])} {key!r} values for {len(history['epoch'])} "
+                                 f"epochs; pass the history fit returned, unedited")
+
+
 def plot_per_class(values: dict[str, Sequence[float]], class_names: Sequence[str], ylabel: str = "IoU",
                    ax=None):
     """Grouped bars: one group per class, one bar per run (e.g. per-class IoU for several losses).
     The figure is as wide as the book's column (``BOOK_WIDTH``), so its labels stay readable."""
     names = list(class_names)
+    if not isinstance(values, dict):
+        raise TypeError(f"values maps a run name to its per-class numbers, e.g. {{'baseline': results['iou']}}; got "
+                        f"{type(values).__name__}")
+    if not values:
+        raise ValueError("plot_per_class needs at least one run in values, got an empty dict")
     if ax is None:
         _, ax = plt.subplots(figsize=(BOOK_WIDTH, 3.4), layout="constrained")
     width = 0.8 / max(len(values), 1)

@@ -9,13 +9,16 @@ Everything uses tiny tensors and models, so the module runs in seconds on one co
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import pickle
 import tarfile
 import urllib.error
 from pathlib import Path
 from unittest import mock
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -23,14 +26,16 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from seglib import analysis, cluster, crf, instance, losses, metrics, ops, student, train
-from seglib.data import cache, cli, voc, vocformat
+from seglib import analysis, check, cluster, crf, data, instance, kernels, losses, metrics, ops, student, train, viz
+from seglib.check import CheckFailed
+from seglib.data import cache, cli, labels as data_labels, panoptic as data_panoptic, voc, vocformat
 from seglib.data.download import ArchiveError, safe_extract
+from seglib.models import maskrcnn
 from seglib.models.autoencoder import ConvAutoencoder
 from seglib.models.crfrnn import CRFRNN
 from seglib.models.deeplab import DeepLabV1, DeepLabV2, DeepLabV3, DeepLabV3Plus
 from seglib.models.fcn import FCN
-from seglib.models.panoptic import SemanticNet
+from seglib.models.panoptic import SemanticNet, paste_mask_logits, upsnet_fusion
 from seglib.models.patch import PatchClassifier
 from seglib.models.psp import PSPNet
 from seglib.models.resnet_unet import ResNetUNet
@@ -95,6 +100,91 @@ def cm_update(pred, target, c=3):
 
 def nan_logits(n=2, c=3, h=4, w=4):
     return torch.full((n, c, h, w), float("nan"))
+
+
+# --- UPSNet fusion: a 4-category semantic map of 8x8, two instances of thing 1 (stuff 2 and 3)
+def semantic(c=4, h=8, w=8):
+    return torch.randn(c, h, w, generator=torch.Generator().manual_seed(5))
+
+
+def roi_logits(k=2, m=6):
+    return torch.randn(k, m, m, generator=torch.Generator().manual_seed(6))
+
+
+def boxes(*rows):
+    return torch.tensor(rows or [[0.0, 0.0, 4.0, 4.0], [2.0, 2.0, 8.0, 8.0]])
+
+
+def fuse(sem=None, masks=None, box=None, labels_=(1, 1), **kw):
+    kw = {"stuff_ids": [2, 3], "thing_ids": [1], **kw}
+    return upsnet_fusion(semantic() if sem is None else sem, roi_logits() if masks is None else masks,
+                         boxes() if box is None else box, torch.tensor(labels_), **kw)
+
+
+def target(instances, semantic_map=None):
+    instances = np.asarray(instances)
+    semantic_map = np.ones(instances.shape, np.uint8) if semantic_map is None else np.asarray(semantic_map, np.uint8)
+    return data_panoptic.maskrcnn_target({"instances": instances, "semantic": semantic_map})
+
+
+def scenes(folder: Path, category=1, category_ids=(1,), split_ids=(0,), meta=None):
+    """A one-image COCO-panoptic folder whose panoptic.json can be broken in one way."""
+    for sub in ("images", "panoptic"):
+        (folder / sub).mkdir()
+        Image.fromarray(np.ones((4, 4, 3), np.uint8)).save(folder / sub / "a.png")  # segment id 1 + 256 + 65536
+    segment = {"id": 65793, "category_id": category, "area": 16, "bbox": [0, 0, 4, 4], "iscrowd": 0}
+    meta = meta if meta is not None else {
+        "categories": [{"id": i, "name": f"c{i}", "isthing": 1, "color": [1, 2, 3]} for i in category_ids],
+        "images": [{"id": 0, "file_name": "a.png", "height": 4, "width": 4}],
+        "annotations": [{"image_id": 0, "file_name": "a.png", "segments_info": [segment]}],
+        "train": list(split_ids)}
+    (folder / "panoptic.json").write_text(json.dumps(meta))
+    return data_panoptic.PanopticScenes(folder, "train")[0]
+
+
+# --- Albumentations pipelines: one RGB uint8 image and its mask
+def transformed(image=None, mask=None):
+    image = np.zeros((8, 8, 3), np.uint8) if image is None else image
+    mask = np.zeros((8, 8), np.uint8) if mask is None else mask
+    return data.eval_transform(8)(image=image, mask=mask)
+
+
+# --- the lab's self-checks: datasets that read (image, mask) pairs of 8x8
+class Pairs(torch.utils.data.Dataset):
+    """Two items; ``random`` images differ on every read (an augmented training set)."""
+
+    split = "train"
+
+    def __init__(self, image=None, random=False):
+        self.image, self.random = image, random
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        image = torch.randn(3, 8, 8) if self.random else (torch.zeros(3, 8, 8) if self.image is None else self.image)
+        return image, torch.zeros(8, 8, dtype=torch.long)
+
+
+def lab_task_1(train_set=None, train_loader=None):
+    train_set = train_set or Pairs(random=True)
+    val_set = Pairs()
+    val_set.split = "val"
+    loader = train_loader if train_loader is not None else DataLoader(train_set, batch_size=2, shuffle=True)
+    return check.dataset_and_loader(train_set, val_set, loader, DataLoader(val_set, batch_size=2), image_size=8)
+
+
+class NaNNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 21, 1)
+
+    def forward(self, x):
+        return self.conv(x) / 0.0 * 0.0
+
+
+def never_rendered(**values):
+    raise AssertionError("static_slider rendered a frame before checking the grid")
 
 
 def offline_pretrained():
@@ -308,6 +398,102 @@ REFUSED = {
     "safe-extract-not-archive": (lambda t: safe_extract(_file(t, b"not a tar at all" * 100), t / "x"), ArchiveError, "not a readable tar or zip.*download it again"),
     "safe-extract-missing": (lambda t: safe_extract(t / "absent.tar", t / "x"), FileNotFoundError, "does not exist"),
     "voc-num-classes": (lambda t: voc.VOCSegmentation(t, "train", num_classes=1), ValueError, "num_classes must be an int in 2..255"),
+    "voc-index-outside": (lambda t: voc.VOCSegmentation(_tiny_voc(t), "voc_train")[5], IndexError, "index 5 is out of range for the 2 images"),
+    "course-split-negative-seed": (lambda t: vocformat.course_split(list("abcd"), seed=-1), ValueError, "seed must be >= 0"),
+    "classinfo-nan-colour": (lambda t: data_labels.ClassInfo.from_names(["a", "b"], colors=[[np.nan, 0, 0], [0, 0, 0]]), ValueError, "RGB triples in 0..255"),
+    # classic filters
+    "gaussian-sigma-nan": (lambda t: kernels.gaussian(5, float("nan")), ValueError, "sigma must be a finite number"),
+    "gaussian-sigma-zero": (lambda t: kernels.gaussian(5, 0.0), ValueError, "sigma must be > 0"),
+    "gaussian-sigma-string": (lambda t: kernels.gaussian(5, "1"), TypeError, "sigma must be a number"),
+    "gaussian-size-absurd": (lambda t: kernels.gaussian(HUGE + 1), MemoryError, "Gaussian kernel.*smaller size"),
+    "filter2d-kernel-list": (lambda t: kernels.filter2d(torch.rand(5, 5), [[1.0]]), TypeError, r"kernel must be a tensor.*torch\.tensor"),
+    "filter2d-kernel-nan": (lambda t: kernels.filter2d(torch.rand(5, 5), torch.full((3, 3), float("nan"))), ValueError, "kernel holds 9 NaN"),
+    "filter2d-empty-image": (lambda t: kernels.filter2d(torch.rand(0, 5), kernels.laplacian()), ValueError, "empty height or width"),
+    "filter2d-reflect-wider-than-image": (lambda t: kernels.filter2d(torch.rand(3, 3), kernels.gaussian(7)), ValueError, "reflect padding.*padding='zeros'"),
+    # plots: silent wrong pictures, unclear errors, drawings that grow without bound
+    "show-image-0-255-float": (lambda t: viz.show_image(np.full((4, 4, 3), 200.0)), ValueError, "divide a 0..255 image by 255"),
+    "show-image-normalised": (lambda t: viz.show_image(np.full((4, 4, 3), -2.0)), ValueError, "denormalize"),
+    "show-images-empty": (lambda t: viz.show_images([]), ValueError, "at least one image"),
+    "show-images-short-titles": (lambda t: viz.show_images([np.zeros((2, 2))] * 2, ["a"]), ValueError, "titles has 1 entries for 2 images"),
+    "show-images-short-signed": (lambda t: viz.show_images([np.zeros((2, 2))] * 2, signed=[True]), ValueError, "signed has 1 entries"),
+    "show-images-ncols-zero": (lambda t: viz.show_images([np.zeros((2, 2))], ncols=0), ValueError, "ncols must be >= 1"),
+    "show-matrix-huge": (lambda t: viz.show_matrix(np.zeros((HUGE, 1))), ValueError, "show_image"),
+    "show-matrix-empty": (lambda t: viz.show_matrix(np.zeros((0, 3))), ValueError, "1 to 4096 cells"),
+    "show-matrix-highlight-shape": (lambda t: viz.show_matrix(np.zeros((3, 3)), highlight=np.ones((5, 5), bool)), ValueError, "highlight has shape"),
+    "show-matrices-empty": (lambda t: viz.show_matrices([]), ValueError, "at least one matrix"),
+    "show-matrices-short-titles": (lambda t: viz.show_matrices([np.zeros((2, 2))] * 2, ["a"]), ValueError, "for 2 matrices"),
+    "static-slider-grid-absurd": (lambda t: viz.static_slider(never_rendered, a=range(30), b=range(30)), ValueError, "30 × 30 = 900 combinations.*max_frames"),
+    "draw-conv-stride-zero": (lambda t: viz.draw_conv_geometry(stride=0), ValueError, "stride must be >= 1"),
+    "draw-conv-padding-negative": (lambda t: viz.draw_conv_geometry(padding=-2), ValueError, "padding must be >= 0"),
+    "draw-conv-float-kernel": (lambda t: viz.draw_conv_geometry(kernel_size=1.5), TypeError, "kernel_size must be an int"),
+    "draw-conv-input-absurd": (lambda t: viz.draw_conv_geometry(input_size=HUGE), ValueError, "smaller input"),
+    "animate-too-many-frames": (lambda t: viz.animate_convolution(torch.zeros(30, 30), torch.zeros(3, 3)), ValueError, "28×28 = 784.*smaller input"),
+    "paint-panoptic-divisor-zero": (lambda t: viz.paint_panoptic(pan(1000), {1: {"color": [1, 2, 3]}}, label_divisor=0), ValueError, "label_divisor must be >= 1"),
+    "paint-panoptic-float-map": (lambda t: viz.paint_panoptic(pan(1000).astype(float), {1: {"color": [1, 2, 3]}}), ValueError, "integer ids.*to_panoptic"),
+    "paint-panoptic-no-colour": (lambda t: viz.paint_panoptic(pan(1000), {1: {"name": "ball"}}), KeyError, "category 1 has no 'color'"),
+    "confusion-plot-nan": (lambda t: viz.show_confusion(np.array([[1.0, np.nan], [0.0, 1.0]])), ValueError, "1 NaN"),
+    "confusion-plot-negative": (lambda t: viz.show_confusion(np.array([[1, -3], [0, 1]])), ValueError, "1 negative count"),
+    "plot-history-one-history": (lambda t: viz.plot_history({"epoch": [1], "train_loss": [1.0]}), TypeError, r"plot_history\(\{'baseline': history\}\)"),
+    "plot-history-missing-key": (lambda t: viz.plot_history({"a": {"epoch": [1], "train_loss": [1.0]}}), KeyError, r"run 'a' has no \['val_miou'\].*val_loader"),
+    "plot-history-no-runs": (lambda t: viz.plot_history({}), ValueError, "at least one run"),
+    "plot-per-class-list": (lambda t: viz.plot_per_class([0.1, 0.2], ["a", "b"]), TypeError, "run name"),
+    "plot-per-class-no-runs": (lambda t: viz.plot_per_class({}, ["a", "b"]), ValueError, "at least one run"),
+    # UPSNet fusion
+    "fusion-nan-semantic": (lambda t: fuse(sem=torch.full((4, 8, 8), float("nan"))), ValueError, "semantic_logits holds 256 NaN.*diverged"),
+    "fusion-nan-masks": (lambda t: fuse(masks=torch.full((2, 6, 6), float("nan"))), ValueError, "mask_logits holds 72 NaN"),
+    "fusion-inverted-box": (lambda t: fuse(box=boxes([4.0, 4.0, 0.0, 0.0], [2.0, 2.0, 8.0, 8.0])), ValueError, r"box 0 .* inverted.*x1 > x0"),
+    "fusion-nan-box": (lambda t: fuse(box=boxes([np.nan, 0.0, 4.0, 4.0], [2.0, 2.0, 8.0, 8.0])), ValueError, "boxes holds 1 NaN"),
+    "fusion-stuff-is-thing": (lambda t: fuse(stuff_ids=[1, 3]), ValueError, r"categories \[1\] are both stuff and thing"),
+    "fusion-float-labels": (lambda t: fuse(labels_=(1.7, 1.2)), TypeError, "integer category ids"),
+    "fusion-float-stuff-id": (lambda t: fuse(stuff_ids=[2.5]), ValueError, r"stuff_ids \[2.5\] have no channel.*int category ids"),
+    "fusion-divisor-zero": (lambda t: fuse(label_divisor=0), ValueError, "label_divisor must be >= 1"),
+    "fusion-void-is-a-segment-id": (lambda t: fuse(void_label=2000), ValueError, "void_label=2000 is also the id.*negative"),
+    "fusion-unknown-without-things": (lambda t: fuse(masks=roi_logits(0), box=torch.zeros(0, 4), labels_=(), thing_ids=[]), ValueError, "unknown=False"),
+    "fusion-integer-logits": (lambda t: fuse(sem=semantic().long()), ValueError, r"\(C, H, W\) float logits"),
+    "paste-absurd-size": (lambda t: paste_mask_logits(roi_logits(), boxes(), (HUGE, HUGE)), MemoryError, "pasting 2 masks.*real size"),
+    "paste-zero-size": (lambda t: paste_mask_logits(roi_logits(), boxes(), (0, 8)), ValueError, "height must be >= 1"),
+    "paste-empty-roi": (lambda t: paste_mask_logits(torch.zeros(2, 0, 0), boxes(), (8, 8)), ValueError, "empty RoI masks"),
+    # Mask R-CNN and its targets
+    "maskrcnn-float-classes": (lambda t: maskrcnn.build_maskrcnn(3.5), ValueError, "num_classes must be a positive int"),
+    "maskrcnn-zero-width": (lambda t: maskrcnn.build_maskrcnn(width=0), ValueError, "width must be a positive int"),
+    "maskrcnn-no-anchors": (lambda t: maskrcnn.build_maskrcnn(anchor_sizes=()), ValueError, "anchor_sizes must be positive ints"),
+    "maskrcnn-tiny-image": (lambda t: maskrcnn.build_maskrcnn(image_size=8), ValueError, "at least 16"),
+    "maskrcnn-gray-input": (lambda t: maskrcnn.to_maskrcnn_input({"image": np.zeros((8, 8), np.uint8)}), ValueError, r"RGB uint8 array \(H, W, 3\)"),
+    "paint-detections-nan-threshold": (lambda t: maskrcnn.paint_detections({}, score_threshold=float("nan")), ValueError, "score_threshold must be a finite"),
+    "target-instance-gap": (lambda t: target([[0, 1], [3, 0]]), ValueError, r"1\.\.K without gaps.*\[1, 3\]"),
+    "target-instance-huge": (lambda t: target([[0, 2**40]]), ValueError, "without gaps"),
+    "target-instance-negative": (lambda t: target([[-1, 1]]), ValueError, r"\[-1, 1\]"),
+    "target-instance-float": (lambda t: target([[0.0, 1.5]]), ValueError, "integer map"),
+    "target-thing-on-void": (lambda t: target([[0, 1]], [[0, 255]]), ValueError, "instance 1 lies on void"),
+    "scenes-unknown-category": (lambda t: scenes(t, category=9), ValueError, "category_id 9.*categories of panoptic.json lack"),
+    "scenes-category-255": (lambda t: scenes(t, category=255, category_ids=(255,)), ValueError, r"category ids \[255\] outside 0..254"),
+    "scenes-split-names-missing-image": (lambda t: scenes(t, split_ids=(7,)), ValueError, r"names image ids \[7\]"),
+    "scenes-json-not-an-object": (lambda t: scenes(t, meta=[1, 2]), ValueError, "JSON object with 'categories'"),
+    # synthetic generators: sizes refused before anything is drawn or written
+    "synthetic-voc-absurd-size": (lambda t: data.make_synthetic_voc(t, 1, max_size=HUGE), MemoryError, "would need.*smaller images"),
+    "synthetic-em-absurd-count": (lambda t: data.make_em_membranes(t, 10**7), MemoryError, "10000000 slices"),
+    "synthetic-panoptic-absurd-size": (lambda t: data.make_panoptic_scenes(t, 1, size=HUGE), MemoryError, "smaller images"),
+    "synthetic-voc-255-objects": (lambda t: data.make_synthetic_voc(t, 1, max_objects=255), ValueError, r"at most 254.*\(255 is void\)"),
+    # Albumentations pipelines
+    "transform-hflip-above-one": (lambda t: data.train_transform(8, hflip=2.0), ValueError, "hflip must be <= 1.*probability"),
+    "transform-seed-negative": (lambda t: data.train_transform(8, seed=-1), ValueError, "seed must be >= 0"),
+    "transform-size-absurd": (lambda t: data.eval_transform(HUGE), MemoryError, "smaller size"),
+    "transform-float-image": (lambda t: transformed(image=np.zeros((8, 8, 3), np.float32)), TypeError, "uint8.*divides by 255"),
+    "transform-colour-mask": (lambda t: transformed(mask=np.zeros((8, 8, 3), np.uint8)), ValueError, "encode_mask"),
+    "transform-channels-first": (lambda t: transformed(image=np.zeros((3, 8, 8), np.uint8)), ValueError, r"transpose\(1, 2, 0\)"),
+    "transform-mask-of-another-size": (lambda t: transformed(mask=np.zeros((4, 4), np.uint8)), ValueError, "differ in size"),
+    "transform-float-mask": (lambda t: transformed(mask=np.zeros((8, 8), np.float32)), ValueError, "integer class indices"),
+    "transform-tensor-image": (lambda t: transformed(image=torch.zeros(8, 8, 3, dtype=torch.uint8)), TypeError, r"NumPy arrays.*\.numpy\(\)"),
+    "denormalize-uint8": (lambda t: data.denormalize(torch.zeros(3, 2, 2, dtype=torch.uint8)), TypeError, "needs none"),
+    # the lab's self-checks
+    "check-nan-image": (lambda t: lab_task_1(train_set=Pairs(torch.full((3, 8, 8), float("nan")))), CheckFailed, "NaN or infinite.*\nHint"),
+    "check-loader-without-batches": (lambda t: lab_task_1(train_loader=DataLoader(Pairs(random=True), batch_size=4, shuffle=True, drop_last=True)), CheckFailed, "yields no batch.*drop_last"),
+    "check-dict-batches": (lambda t: lab_task_1(train_loader=DataLoader([{"image": torch.zeros(3, 8, 8)}] * 2, batch_size=2)), CheckFailed, r"dict, not \(images, masks\)"),
+    "check-nan-model-output": (lambda t: check.segmentation_model(NaNNet(), image_size=8), CheckFailed, "NaN or infinite values on a random batch"),
+    "check-image-size-zero": (lambda t: check.segmentation_model(nn.Conv2d(3, 21, 1), image_size=0), ValueError, "image_size must be >= 1"),
+    "check-image-size-absurd": (lambda t: check.segmentation_model(nn.Conv2d(3, 21, 1), image_size=HUGE), MemoryError, "IMAGE_SIZE"),
+    "check-train-loss-not-a-list": (lambda t: check.training_run({"train_loss": 0.5}, {}, None), CheckFailed, "not a list of per-epoch losses"),
+    "check-rows-without-val": (lambda t: check.test_evaluation({}, Pairs(), best_name="a", rows={"a": {"miou": 0.3}}), CheckFailed, "no validation results"),
 }
 
 
@@ -321,6 +507,12 @@ def _notebook(folder: Path) -> Path:
     path = folder / "nb.ipynb"
     path.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     return path
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 @pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
@@ -351,6 +543,26 @@ def _soft_masks():
     return instance.masks_to_instances(masks).tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
 
 
+def _slider_frames(**params) -> set[str]:
+    def render(**values):
+        fig = plt.figure(figsize=(0.5, 0.5))
+        fig.suptitle(str(values))
+        return fig
+
+    markup = viz.static_slider(render, dpi=10, **params).data
+    return set(json.loads(re.search(r"const frames = (\{.*?\});", markup).group(1)))
+
+
+def _signed_limits_ignore_nan():
+    ax = viz.show_image(np.array([[np.nan, 1.0], [-1.0, 0.5]]), signed=True)
+    return all(np.isfinite(ax.images[0].get_clim()))
+
+
+def _fusion_takes_box_lists():
+    as_lists = fuse(box=boxes().tolist())
+    return torch.equal(as_lists, fuse())
+
+
 def _bn_eval_batch_of_one():
     model = FCN(2, widths=TINY_WIDTHS, head_width=4).eval()
     return tuple(model(torch.randn(1, 3, 32, 32)).shape) == (1, 2, 32, 32)
@@ -372,6 +584,16 @@ CORRECT = {
     "deeplabv3-output-stride-16-runs": lambda: tuple(DeepLabV3(2, widths=TINY_WIDTHS, aspp_channels=4, output_stride=16).eval()(torch.randn(1, 3, 16, 16)).shape) == (1, 2, 16, 16),
     "crf-zero-weights-keep-probs": lambda: torch.allclose(crf.dense_crf(probs(), rgb(), appearance_weight=0.0, smoothness_weight=0.0), probs(), atol=1e-5),
     "kmeans-duplicates-fine": lambda: cluster.kmeans(torch.zeros(4, 2), 2)[0].shape == (4,),
+    "gaussian-tiny-sigma-is-a-delta": lambda: torch.equal(kernels.gaussian(5, 1e-200), torch.eye(5)[2:3].T @ torch.eye(5)[2:3]),
+    "gaussian-numpy-int-size": lambda: torch.equal(kernels.gaussian(np.int64(5)), kernels.gaussian(5)),
+    "static-slider-repeated-values-keep-their-frames": lambda: _slider_frames(s=[1, 1, 2]) == {"0", "1", "2"},
+    "static-slider-takes-arrays": lambda: _slider_frames(s=np.array([1, 2])) == {"0", "1"},
+    "show-image-signed-limits-ignore-nan": _signed_limits_ignore_nan,
+    "paint-panoptic-takes-coco-categories": lambda: np.array_equal(viz.paint_panoptic(pan(1000), [{"id": 1, "color": [9, 8, 7]}]), viz.paint_panoptic(pan(1000), {1: {"color": [9, 8, 7]}})),
+    "plot-history-one-key-as-a-string": lambda: len(viz.plot_history({"a": {"epoch": [1], "train_loss": [1.0]}}, keys="train_loss").axes) == 1,
+    "fusion-box-lists-like-tensors": _fusion_takes_box_lists,
+    "target-of-an-empty-map": lambda: tuple(target(np.zeros((0, 0), np.int64))["boxes"].shape) == (0, 4),
+    "target-without-things": lambda: tuple(target(np.zeros((4, 4), np.int64))["masks"].shape) == (0, 4, 4),
 }
 
 
@@ -402,6 +624,15 @@ def data_folder(tmp_path, monkeypatch):
     folder = tmp_path / "seglib-data"
     monkeypatch.setenv("SEGLIB_DATA", str(folder))
     return folder
+
+
+@pytest.mark.parametrize("make", [lambda t: data.make_synthetic_voc(t, 1, max_size=HUGE),
+                                  lambda t: data.make_em_membranes(t, 10**7),
+                                  lambda t: data.make_panoptic_scenes(t, 1, size=HUGE)], ids=["voc", "em", "panoptic"])
+def test_refused_synthetic_sizes_write_nothing(tmp_path, make):
+    with pytest.raises(MemoryError):
+        make(tmp_path)
+    assert not any(tmp_path.iterdir())
 
 
 def test_mask_label_outside_the_classes_names_its_file(tmp_path, data_folder):

@@ -81,8 +81,9 @@ class ClassInfo:
         palette = VOC_PALETTE.copy()
         if colors is not None:
             colors = np.asarray(colors)
-            if colors.shape != (len(names), 3) or colors.min() < 0 or colors.max() > 255:
-                raise ValueError(f"colors must be {len(names)} RGB triples in 0..255, got shape {colors.shape}")
+            if colors.shape != (len(names), 3) or not np.isfinite(colors).all() or colors.min() < 0 or colors.max() > 255:
+                values = f"values {colors.min()}..{colors.max()}" if colors.size else "no values"
+                raise ValueError(f"colors must be {len(names)} RGB triples in 0..255, got shape {colors.shape} and {values}")
             palette[: len(names)] = colors.astype(np.uint8)
         return cls(tuple(names), palette, source)
 

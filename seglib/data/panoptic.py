@@ -50,6 +50,7 @@ class PanopticScenes(torch.utils.data.Dataset):
             how_to_make="seglib.data.make_panoptic_scenes(root, n_images) writes a synthetic set there",
         )
         meta = _read_json(self.root / "panoptic.json")
+        _check_meta(meta, self.root / "panoptic.json")
         lists = {key: ids for key, ids in meta.items() if key not in ("info", "categories", "images", "annotations")}
         if split not in lists:
             raise ValueError(
@@ -61,6 +62,10 @@ class PanopticScenes(torch.utils.data.Dataset):
         self._is_thing = {category["id"]: bool(category["isthing"]) for category in self.categories}
         images = {image["id"]: image for image in meta["images"]}
         annotations = {annotation["image_id"]: annotation for annotation in meta["annotations"]}
+        missing = [image_id for image_id in lists[split] if image_id not in images or image_id not in annotations]
+        if missing:
+            raise ValueError(f"the {split!r} list of {self.root / 'panoptic.json'} names image ids {missing[:5]} that "
+                             f"have no entry in 'images' or 'annotations'; regenerate or repair the file")
         self._records = [(images[image_id], annotations[image_id]) for image_id in lists[split]]
 
     def __len__(self) -> int:
@@ -74,6 +79,9 @@ class PanopticScenes(torch.utils.data.Dataset):
         instances = np.zeros(segments.shape, np.int32)
         n_things = 0
         for segment in annotation["segments_info"]:
+            if segment["category_id"] not in self._is_thing:
+                raise ValueError(f"segment {segment['id']} of {annotation['file_name']} has category_id "
+                                 f"{segment['category_id']}, which the categories of panoptic.json lack")
             mask = segments == segment["id"]
             semantic[mask] = segment["category_id"]
             if self._is_thing[segment["category_id"]]:
@@ -94,7 +102,7 @@ def maskrcnn_target(item: dict) -> dict[str, torch.Tensor]:
     """
     instances = torch.as_tensor(item["instances"])
     semantic = torch.as_tensor(item["semantic"])
-    n = int(instances.max())
+    n = _count_instances(instances)
     masks = instances[None] == torch.arange(1, n + 1)[:, None, None]
     boxes = torch.zeros((n, 4), dtype=torch.float32)
     labels = torch.zeros(n, dtype=torch.int64)
@@ -102,7 +110,40 @@ def maskrcnn_target(item: dict) -> dict[str, torch.Tensor]:
         rows, cols = torch.nonzero(mask, as_tuple=True)
         boxes[k] = torch.stack([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]).float()
         labels[k] = semantic[rows[0], cols[0]]
+    if bool((labels == IGNORE_INDEX).any()):
+        raise ValueError(f"instance {int((labels == IGNORE_INDEX).nonzero()[0]) + 1} lies on void ({IGNORE_INDEX}) in "
+                         f"item['semantic']; a thing's pixels must carry its category")
     return {"boxes": boxes, "labels": labels, "masks": masks.to(torch.uint8)}
+
+
+def _count_instances(instances: torch.Tensor) -> int:
+    """K for an instance map numbering its things 1..K (0 elsewhere); refuse other numberings
+    before one mask per id is allocated (an id of 2**40 would ask for terabytes)."""
+    if instances.is_floating_point() or instances.dtype == torch.bool or instances.ndim != 2:
+        raise ValueError(f"item['instances'] must be an integer map (H, W), got {instances.dtype} "
+                         f"{tuple(instances.shape)}")
+    if instances.numel() == 0:
+        return 0
+    ids = torch.unique(instances)
+    ids = ids[ids != 0]
+    if len(ids) and (int(ids[0]) < 1 or int(ids[-1]) != len(ids)):
+        raise ValueError(f"item['instances'] must number its things 1..K without gaps (0 elsewhere), got ids "
+                         f"{ids[:6].tolist()}{'...' if len(ids) > 6 else ''}; renumber them 1..K")
+    return len(ids)
+
+
+def _check_meta(meta, path: Path) -> None:
+    """Categories the reader can use: a semantic map is uint8 with 255 void, so ids lie in 0..254."""
+    if not isinstance(meta, dict) or not all(key in meta for key in ("categories", "images", "annotations")):
+        raise ValueError(f"{path} must hold a JSON object with 'categories', 'images' and 'annotations' (COCO "
+                         f"panoptic), plus one list of image ids per split; replace or regenerate it")
+    ids = [category.get("id") for category in meta["categories"]]
+    if not ids:
+        raise ValueError(f"{path} lists no categories; a panoptic dataset needs at least one")
+    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < IGNORE_INDEX]
+    if bad:
+        raise ValueError(f"{path} has category ids {bad[:5]} outside 0..{IGNORE_INDEX - 1}: semantic maps are uint8 "
+                         f"with {IGNORE_INDEX} as void; renumber the categories")
 
 
 # --------------------------------------------------------------------------- shared file helpers

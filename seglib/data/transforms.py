@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
 
+from .._guards import check_allocation, check_number
 from .cache import output_size
 from .labels import IGNORE_INDEX
 
@@ -34,6 +35,7 @@ def train_transform(size=64, *, hflip: float = 0.5, affine: bool = True, color: 
     shift/scale/rotation (half the time), colour jitter (half the time), resize to ``size``
     (S x S, or a pair (height, width)), normalise, to tensors. ``seed`` None draws one from PyTorch's generator,
     so ``seglib.seed_everything`` makes the augmentations repeatable."""
+    hflip = check_number(hflip, "hflip", minimum=0, maximum=1, hint="it is the probability of a horizontal flip")
     steps = [A.HorizontalFlip(p=hflip)]
     if affine:
         steps.append(A.Affine(
@@ -54,6 +56,7 @@ def eval_transform(size=64) -> SegTransform:
 
 def _resize_and_normalize(size) -> list:
     height, width = output_size(size)
+    check_allocation(24.0 * height * width, f"images of {height}x{width} after the resize", "use a smaller size")
     return [
         # Albumentations 2.0 already defaults mask_interpolation to nearest; say so explicitly.
         A.Resize(height, width, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
@@ -69,6 +72,8 @@ class SegTransform:
     ``A.Compose`` would repeat the same augmentations in every worker."""
 
     def __init__(self, transforms: list, seed: int | None = None):
+        if seed is not None:
+            seed = int(check_number(seed, "seed", minimum=0, integer=True, hint="seeds are non-negative ints"))
         self.seed = int(torch.randint(2**31 - 1, ()).item()) if seed is None else seed
         self.compose = A.Compose(transforms, seed=self.seed)
         self._worker_seed = None
@@ -78,6 +83,7 @@ class SegTransform:
         if worker is not None and worker.seed != self._worker_seed:
             self._worker_seed = worker.seed
             self.compose.set_random_seed((self.seed + worker.seed) % 2**32)
+        _check_pair(image, mask)
         out = self.compose(image=image, mask=mask)
         return {**out, "mask": torch.as_tensor(out["mask"]).long()}
 
@@ -85,11 +91,39 @@ class SegTransform:
         return f"SegTransform(seed={self.seed}, {self.compose!r})"
 
 
+def _check_pair(image, mask) -> None:
+    """What the pipelines expect, as the dataset reads it: an RGB uint8 array (H, W, 3) and an
+    integer mask (H, W) of the same size. Anything else would fail deep inside Albumentations,
+    or worse, pass: a float image is divided by 255 a second time, a colour mask is kept as labels."""
+    if not isinstance(image, np.ndarray) or not isinstance(mask, np.ndarray):
+        raise TypeError(f"image and mask must be NumPy arrays, got {type(image).__name__} and {type(mask).__name__}; "
+                        f"convert a tensor with .numpy() (channels last for the image)")
+    if image.ndim != 3 or image.shape[2] != 3:
+        hint = " (channels first: use image.transpose(1, 2, 0))" if image.ndim == 3 and image.shape[0] == 3 else ""
+        raise ValueError(f"image must be RGB (H, W, 3), got shape {image.shape}{hint}; convert grayscale with "
+                         f"np.stack([image] * 3, -1)")
+    if image.dtype != np.uint8:
+        raise TypeError(f"image must be uint8 in 0..255 as read from disk, got {image.dtype}: Normalize divides by "
+                        f"255; convert a [0, 1] float image with (image * 255).round().astype(np.uint8)")
+    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
+        raise ValueError(f"mask must hold integer class indices (H, W), got shape {mask.shape} and dtype {mask.dtype}; "
+                         f"an RGB colour mask converts with seglib.data.encode_mask")
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"image {image.shape[:2]} and mask {mask.shape} differ in size; they must be one pair, "
+                         f"read from the same image id")
+
+
 def denormalize(image) -> np.ndarray:
     """Undo ``Normalize``: a (3, H, W) or (N, 3, H, W) tensor → float32 (H, W, 3) or
     (N, H, W, 3) in [0, 1], ready for ``plt.imshow``."""
     if isinstance(image, torch.Tensor):
+        if not image.is_floating_point():
+            raise TypeError(f"denormalize undoes Normalize on a float image; got {image.dtype}, which needs none "
+                            f"(show a uint8 image as it is)")
         image = image.detach().cpu().float().numpy()
+    if not np.issubdtype(np.asarray(image).dtype, np.floating):
+        raise TypeError(f"denormalize undoes Normalize on a float image; got {np.asarray(image).dtype}, which needs "
+                        f"none (show a uint8 image as it is)")
     image = np.asarray(image, dtype=np.float32)
     if image.ndim not in (3, 4) or image.shape[-3] != 3:
         raise ValueError(f"expected a normalised image (3, H, W) or batch (N, 3, H, W), got shape {image.shape}")

@@ -96,6 +96,8 @@ class VOCSegmentation(Dataset):
         return len(self.ids)
 
     def __getitem__(self, index: int):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for the {len(self)} images of split {self.split!r}")
         if self._arrays is not None:
             image, mask = self._arrays[0][index].copy(), self._arrays[1][index].copy()
         else:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .._guards import check_number
 from .labels import IGNORE_INDEX, VOC_CLASS_INFO, ClassInfo, check_mask_labels
 from .paths import DATA_ENV, SYNTHETIC_MARKER, data_root
 
@@ -259,6 +260,7 @@ def course_split(ids, seed: int = 0) -> dict[str, list[str]]:
             f"the course split cuts trainval 0.5/0.25/0.25, so it needs at least 4 ids; got {len(ids)}, "
             "which would leave val or test empty. Add images, or use the dataset's own lists (split_scheme='lists')"
         )
+    seed = check_number(seed, "seed", minimum=0, integer=True, hint="the course split uses seed 0")
     order = np.random.default_rng(seed).permutation(len(ids))
     shuffled = [ids[i] for i in order]
     n_train, n_val = len(ids) // 2, len(ids) // 4

@@ -24,7 +24,8 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from .blocks import ConvBNReLU, check_input
+from .._guards import check_number
+from .blocks import ConvBNReLU, check_input, check_sizes
 
 __all__ = ["TinyBackbone", "build_maskrcnn", "predict_instances", "to_maskrcnn_input", "random_hflip", "paint_detections"]
 
@@ -61,8 +62,13 @@ def build_maskrcnn(num_classes: int = 4, *, image_size: int = 128, width: int = 
     = image_size) and are normalised with ImageNet's mean and std inside the model; feed floats
     in [0, 1] (``to_maskrcnn_input``). Nothing is pretrained.
     """
+    check_sizes("build_maskrcnn", num_classes=num_classes, image_size=image_size, width=width, channels=channels,
+                anchor_sizes=anchor_sizes, representation_size=representation_size, mask_channels=mask_channels,
+                detections_per_image=detections_per_image)
     if num_classes < 2:
         raise ValueError(f"num_classes counts the background too: use at least 2, got {num_classes}")
+    if image_size < 16:
+        raise ValueError(f"image_size must be at least 16 (the backbone's stride is 4), got {image_size}")
     backbone = TinyBackbone(width, channels)
     anchors = AnchorGenerator(sizes=(tuple(anchor_sizes),), aspect_ratios=((0.5, 1.0, 2.0),))
     box_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
@@ -93,6 +99,10 @@ def to_maskrcnn_input(item: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]
     """
     from ..data import maskrcnn_target
 
+    shape, dtype = np.shape(item["image"]), getattr(item["image"], "dtype", None)
+    if len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
+        raise ValueError(f"item['image'] must be an RGB uint8 array (H, W, 3), as PanopticScenes gives, got shape "
+                         f"{shape} and dtype {dtype}")
     image = torch.as_tensor(np.ascontiguousarray(item["image"])).permute(2, 0, 1).float() / 255
     return image, maskrcnn_target(item)
 
@@ -113,6 +123,8 @@ def paint_detections(output: dict, score_threshold: float = 0.5, mask_threshold:
     higher scores on top; 0 where no detection does."""
     from ..instance import masks_to_instances
 
+    check_number(score_threshold, "score_threshold", minimum=0, maximum=1,
+                 hint="a detection is painted when its score exceeds it")
     keep = output["scores"] > score_threshold
     instances = masks_to_instances(output["masks"][keep][:, 0], threshold=mask_threshold)
     return np.concatenate([[0], output["labels"][keep].cpu().numpy()])[instances]

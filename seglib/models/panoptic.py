@@ -17,12 +17,14 @@ channel gives that stuff class, an instance channel that instance, the unknown c
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._guards import check_allocation, check_finite, check_number
 from .blocks import ConvBNReLU, check_input, check_sizes
 
 __all__ = ["SemanticNet", "paste_mask_logits", "upsnet_fusion"]
@@ -37,15 +39,18 @@ def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, size: tupl
     inverse of RoIAlign's sampling, like ``F.interpolate(..., align_corners=False)``); every
     other pixel gets ``outside``.
     """
-    if mask_logits.ndim != 3:
-        raise ValueError(f"mask_logits must be (K, M, M), got shape {tuple(mask_logits.shape)}")
-    if boxes.shape != (len(mask_logits), 4):
-        raise ValueError(f"boxes must be (K, 4) = ({len(mask_logits)}, 4), got {tuple(boxes.shape)}")
-    height, width = size
+    if not isinstance(mask_logits, torch.Tensor) or mask_logits.ndim != 3 or not mask_logits.is_floating_point():
+        raise ValueError(f"mask_logits must be a float tensor (K, M, M), got {_describe(mask_logits)}")
+    boxes = _check_boxes(boxes, len(mask_logits), mask_logits)
+    height, width = (check_number(side, name, minimum=1, integer=True, hint="size is the image's (height, width)")
+                     for side, name in zip(_pair(size), ("height", "width")))
     k = len(mask_logits)
     if k == 0:
         return mask_logits.new_zeros((0, height, width))
-    boxes = boxes.to(mask_logits)
+    if 0 in mask_logits.shape[1:]:
+        raise ValueError(f"mask_logits has empty RoI masks {tuple(mask_logits.shape[1:])}; each must be M×M with M >= 1")
+    check_allocation(24.0 * k * height * width, f"pasting {k} masks into a {height}×{width} image",
+                     "give the image's real size, or fewer detections")
     xs = torch.arange(width, dtype=mask_logits.dtype, device=mask_logits.device) + 0.5
     ys = torch.arange(height, dtype=mask_logits.dtype, device=mask_logits.device) + 0.5
     x0, y0, x1, y1 = (boxes[:, i, None] for i in range(4))
@@ -56,6 +61,44 @@ def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, size: tupl
                            align_corners=False)[:, 0]
     inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
     return pasted.masked_fill(~inside, outside)
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def _pair(size) -> tuple:
+    try:
+        height, width = size
+    except (TypeError, ValueError):
+        raise ValueError(f"size must be the image's (height, width), got {size!r}") from None
+    return height, width
+
+
+def _check_boxes(boxes, k: int, like: torch.Tensor) -> torch.Tensor:
+    """``boxes`` as a (K, 4) float tensor of finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0: an
+    empty or inverted box would make its instance vanish without a word."""
+    boxes = torch.as_tensor(boxes, dtype=like.dtype, device=like.device)
+    if boxes.shape != (k, 4):
+        raise ValueError(f"boxes must be (K, 4) = ({k}, 4), one (x0, y0, x1, y1) per mask, got {tuple(boxes.shape)}")
+    check_finite(boxes, "boxes", "pass the detector's boxes (x0, y0, x1, y1) in pixels")
+    bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    if bool(bad.any()):
+        index = int(bad.nonzero()[0])
+        raise ValueError(f"box {index} = {boxes[index].tolist()} is empty or inverted; boxes are (x0, y0, x1, y1) "
+                         f"with x1 > x0 and y1 > y0 (torchvision's order, not (x, y, w, h))")
+    return boxes
+
+
+def _check_ids(ids, name: str, channels: int) -> list[int]:
+    ids = list(ids)
+    bad = [c for c in ids if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < channels]
+    if bad:
+        raise ValueError(f"{name} {bad} have no channel in semantic_logits: give int category ids in "
+                         f"0..{channels - 1}")
+    return [int(c) for c in ids]
 
 
 def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxes: torch.Tensor,
@@ -71,16 +114,27 @@ def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxe
     ``void_label``. With ``return_logits`` also returns the stacked panoptic logits
     (S + K [+ 1], H, W).
     """
-    if semantic_logits.ndim != 3:
-        raise ValueError(f"semantic_logits must be (C, H, W) for one image, got {tuple(semantic_logits.shape)}")
+    if not isinstance(semantic_logits, torch.Tensor) or semantic_logits.ndim != 3 \
+            or not semantic_logits.is_floating_point():
+        raise ValueError(f"semantic_logits must be (C, H, W) float logits for one image, got "
+                         f"{_describe(semantic_logits)}")
+    check_finite(semantic_logits, "semantic_logits", "a NaN wins every argmax: the semantic head has diverged, "
+                 "or its input holds NaN")
     channels, height, width = semantic_logits.shape
-    stuff_ids, thing_ids = list(stuff_ids), list(thing_ids)
+    label_divisor = check_number(label_divisor, "label_divisor", minimum=1, integer=True)
+    stuff_ids, thing_ids = _check_ids(stuff_ids, "stuff_ids", channels), _check_ids(thing_ids, "thing_ids", channels)
     if not stuff_ids:
         raise ValueError("give at least one stuff id: every pixel no instance claims needs a stuff class")
-    bad = [c for c in stuff_ids + thing_ids if not 0 <= c < channels]
-    if bad:
-        raise ValueError(f"category ids {bad} have no channel in semantic_logits with {channels} channels")
-    labels = torch.as_tensor(labels, dtype=torch.long, device=semantic_logits.device).reshape(-1)
+    if set(stuff_ids) & set(thing_ids):
+        raise ValueError(f"categories {sorted(set(stuff_ids) & set(thing_ids))} are both stuff and thing; each "
+                         f"category is one or the other")
+    if unknown and not thing_ids:
+        raise ValueError("the unknown channel compares the semantic head's thing logits with the instances: give "
+                         "thing_ids, or pass unknown=False")
+    labels = torch.as_tensor(labels, device=semantic_logits.device).reshape(-1)
+    if labels.numel() and (labels.is_floating_point() or labels.dtype == torch.bool):  # [] is a float tensor
+        raise TypeError(f"labels must be integer category ids, got {labels.dtype}; pass the detector's labels")
+    labels = labels.long()
     if len(labels) != len(mask_logits):
         raise ValueError(f"{len(mask_logits)} mask logits but {len(labels)} labels")
     if any(int(c) not in thing_ids for c in labels):
@@ -88,7 +142,9 @@ def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxe
     if len(labels) >= label_divisor:
         raise ValueError(f"{len(labels)} instances reach label_divisor={label_divisor}; raise label_divisor")
 
-    mask_logits = mask_logits.to(semantic_logits)
+    mask_logits = mask_logits.to(semantic_logits) if isinstance(mask_logits, torch.Tensor) else mask_logits
+    if len(labels):
+        check_finite(mask_logits, "mask_logits", "pass the detector's raw RoI mask logits")
     pasted = paste_mask_logits(mask_logits, boxes, (height, width))  # -inf outside each box
     instance = pasted + semantic_logits[labels]  # -inf outside the box stays -inf
     parts = [semantic_logits[stuff_ids], instance]
@@ -101,6 +157,9 @@ def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxe
     ids = torch.tensor([c * label_divisor for c in stuff_ids], dtype=torch.long, device=winner.device)
     ids = torch.cat([ids, labels * label_divisor + torch.arange(1, len(labels) + 1, device=winner.device)])
     if unknown:
+        if bool((ids == void_label).any()):
+            raise ValueError(f"void_label={void_label} is also the id of a stuff or instance segment; use a negative "
+                             f"void_label (-1)")
         ids = torch.cat([ids, torch.tensor([void_label], device=winner.device)])
     panoptic = ids[winner]
     return (panoptic, logits) if return_logits else panoptic

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._guards import check_allocation
 from ..paths import SYNTHETIC_MARKER as _MARKER
+
+# Bytes of working memory per pixel while one image is drawn (float64 layers, masks, noise).
+_BYTES_PER_PIXEL = 96
 
 
 def _check_int(name, value, minimum, hint, maximum=None):
@@ -24,6 +28,12 @@ def _check_int(name, value, minimum, hint, maximum=None):
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be at most {maximum}, got {value}; {hint}")
     return int(value)
+
+
+def _check_image_memory(height: int, width: int, what: str, kept_bytes: float = 0.0) -> None:
+    """Refuse, before anything is written, images the machine cannot draw (``kept_bytes``: what
+    stays in memory for the whole dataset)."""
+    check_allocation(_BYTES_PER_PIXEL * height * width + kept_bytes, what, "use smaller images (or fewer of them)")
 
 
 def _write_atomically(target: Path, params: dict, build: Callable[[Path], None]) -> Path:

@@ -8,7 +8,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..paths import ISBI_FOLDER
-from .atomic import _check_int, _write_atomically
+from .atomic import _check_image_memory, _check_int, _write_atomically
 from .drawing import _smooth_noise, _stamp
 
 __all__ = ["make_em_membranes"]
@@ -27,6 +27,8 @@ def make_em_membranes(root, n_images: int = 30, seed: int = 0, size: int = 512) 
     n_images = _check_int("n_images", n_images, 1, "ask for at least one slice")
     seed = _check_int("seed", seed, 0, "seeds are non-negative ints")
     size = _check_int("size", size, 64, "slices need room for several cells (ISBI's are 512)")
+    _check_image_memory(size, size, f"{n_images} slices and labels of {size}×{size} px",
+                        kept_bytes=2.0 * n_images * size * size)  # a stack is held whole, then written
     params = {
         "generator": "make_em_membranes", "version": _EM_VERSION, "n_images": n_images, "seed": seed, "size": size,
     }

@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from ..labels import id_to_rgb
 from ..paths import PANOPTIC_FOLDER
-from .atomic import _check_int, _write_atomically
+from .atomic import _check_image_memory, _check_int, _write_atomically
 from .drawing import _camera, _hsv, _log_uniform, _smooth_noise, _split, _stamp
 
 __all__ = ["PANOPTIC_CATEGORIES", "make_panoptic_scenes"]
@@ -43,6 +43,7 @@ def make_panoptic_scenes(root, n_images: int, seed: int = 0, size: int = 128) ->
     n_images = _check_int("n_images", n_images, 1, "ask for at least one scene")
     seed = _check_int("seed", seed, 0, "seeds are non-negative ints")
     size = _check_int("size", size, 48, "scenes need room for stuff and several things")
+    _check_image_memory(size, size, f"drawing scenes of {size}×{size} px")
     params = {
         "generator": "make_panoptic_scenes", "version": _PANOPTIC_VERSION, "n_images": n_images, "seed": seed,
         "size": size,

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..labels import IGNORE_INDEX, NUM_CLASSES, VOC_CLASSES, save_label_png
-from .atomic import _check_int, _write_atomically
+from .atomic import _check_image_memory, _check_int, _write_atomically
 from .drawing import _EQUAL_AREA_SCALE, _border_band, _camera, _hsv, _log_uniform, _smooth_noise, _split, _stamp
 
 __all__ = ["Look", "VOC_LOOKS", "make_synthetic_voc"]
@@ -62,8 +62,10 @@ def make_synthetic_voc(
     seed = _check_int("seed", seed, 0, "seeds are non-negative ints")
     min_size = _check_int("min_size", min_size, 32, "smaller images leave no room for objects and void bands")
     max_size = _check_int("max_size", max_size, min_size, "max_size must not be below min_size")
-    max_objects = _check_int("max_objects", max_objects, 1, "every image holds at least one object")
+    max_objects = _check_int("max_objects", max_objects, 1, "objects are numbered 1..254 in the instance PNGs "
+                             "(255 is void)", maximum=254)
     jpeg_quality = _check_int("jpeg_quality", jpeg_quality, 1, "JPEG quality runs from 1 to 100", maximum=100)
+    _check_image_memory(max_size, max_size, f"drawing images of up to {max_size}×{max_size} px")
     params = {
         "generator": "make_synthetic_voc", "version": _VOC_VERSION, "n_images": n_images, "seed": seed,
         "min_size": min_size, "max_size": max_size, "max_objects": max_objects, "jpeg_quality": jpeg_quality,

@@ -15,7 +15,9 @@ student and CI has; with real VOC, retrain them (the tool's ``--dataset voc``).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -83,22 +85,22 @@ def _fcn_classifier():
 
 def _fcn(variant: str):
     from .models.fcn import FCN
-    return lambda: FCN(21, variant, head_kernel=1)  # fc6 covers the classifier's 1×1 pool5 map
+    return lambda num_classes=21: FCN(num_classes, variant, head_kernel=1)  # fc6 covers the classifier's 1×1 pool5 map
 
 
-def _segnet():
+def _segnet(num_classes: int = 21):
     from .models.segnet import SegNet
-    return SegNet(num_classes=21, widths=(16, 32, 64), convs_per_stage=2)
+    return SegNet(num_classes=num_classes, widths=(16, 32, 64), convs_per_stage=2)
 
 
 def _unet(num_classes: int = 21):
     from .models.unet import UNet
-    return lambda: UNet(num_classes, 3, depth=3, base_width=16, se=True)
+    return lambda num_classes=num_classes: UNet(num_classes, 3, depth=3, base_width=16, se=True)
 
 
-def _smp_unet():
+def _smp_unet(num_classes: int = 21):
     import segmentation_models_pytorch as smp
-    return smp.Unet(encoder_name="tu-mobilenetv3_small_100", encoder_weights=None, in_channels=3, classes=21,
+    return smp.Unet(encoder_name="tu-mobilenetv3_small_100", encoder_weights=None, in_channels=3, classes=num_classes,
                     decoder_attention_type="scse", decoder_channels=(128, 64, 32, 16, 16))
 
 
@@ -113,9 +115,9 @@ def _membrane_patch_classifier():
                            kernel_sizes=(5, 5, 3), pool=True, hidden=(32,))  # notebook 03's net
 
 
-def _small_dilated_net():
+def _small_dilated_net(num_classes: int = 21):
     from .models.small import SmallDilatedNet
-    return SmallDilatedNet(num_classes=21, width=24)
+    return SmallDilatedNet(num_classes=num_classes, width=24)
 
 
 # notebook 06: DeepLab's atrous rates scaled from the paper's feature map to ours (64×64 inputs at
@@ -131,21 +133,21 @@ def deeplab_rates(version: str) -> tuple[int, ...]:
     return scaled_rates(PAPER_RATES[version], PAPER_MAPS[version], DEEPLAB_MAP)
 
 
-def _deeplab(version: str):
+def _deeplab(version: str, num_classes: int = 21):
     from .models import deeplab
     rates = deeplab_rates("v3" if version == "v3+" else version)
     if version == "v1":
-        return deeplab.DeepLabV1(21, rate=rates[0])
+        return deeplab.DeepLabV1(num_classes, rate=rates[0])
     if version == "v2":
-        return deeplab.DeepLabV2(21, rates=rates)
+        return deeplab.DeepLabV2(num_classes, rates=rates)
     if version == "v3":
-        return deeplab.DeepLabV3(21, output_stride=8, rates=rates)
-    return deeplab.DeepLabV3Plus(21, output_stride=8, rates=rates)
+        return deeplab.DeepLabV3(num_classes, output_stride=8, rates=rates)
+    return deeplab.DeepLabV3Plus(num_classes, output_stride=8, rates=rates)
 
 
-def _pspnet():
+def _pspnet(num_classes: int = 21):
     from .models.psp import PSPNet
-    return PSPNet(21)
+    return PSPNet(num_classes)
 
 
 def _crfrnn_deeplab_v1():
@@ -220,14 +222,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("semantic_scenes", "07", "semantic head (SemanticNet) on the scenes", "scenes", _semantic_scenes,
            epochs=24, lr=1e-2),
     # notebook 06: DeepLab v1-v3+ and PSPNet on notebook 04/05's data, then CRF as RNN on v1
-    Recipe("deeplab_v1", "06", "DeepLab v1", "voc64", lambda: _deeplab("v1"), epochs=100,
+    Recipe("deeplab_v1", "06", "DeepLab v1", "voc64", functools.partial(_deeplab, "v1"), epochs=100,
            note="plain VGG blocks and a dropout head learn slowly: 40 epochs left it rising (0.36 val mIoU)"),
     *[Recipe("deeplab_" + v.replace("+", "plus"), "06", f"DeepLab {v}", "voc64",
-             lambda v=v: _deeplab(v), epochs=40) for v in ("v2", "v3", "v3+")],
+             functools.partial(_deeplab, v), epochs=40) for v in ("v2", "v3", "v3+")],
     Recipe("pspnet", "06", "PSPNet", "voc64", _pspnet, epochs=40),
     Recipe("crfrnn_v1", "06", "DeepLab v1 + CRF as RNN, fine-tuned", "voc64", _crfrnn_deeplab_v1, epochs=CRFRNN_EPOCHS,
            lr=1e-3, init="deeplab_v1", note="the converged v1 and a Potts CRF, trained end to end"),
-    Recipe("finetune_v1", "06", "DeepLab v1, fine-tuned alone", "voc64", lambda: _deeplab("v1"), epochs=CRFRNN_EPOCHS,
+    Recipe("finetune_v1", "06", "DeepLab v1, fine-tuned alone", "voc64", functools.partial(_deeplab, "v1"), epochs=CRFRNN_EPOCHS,
            lr=1e-3, init="deeplab_v1", note="crfrnn_v1's budget without the CRF: what the CRF layers add"),
     # notebook 08: one small network, five losses, the same data, schedule and seeds
     *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
@@ -245,9 +247,16 @@ POINT_TASKS = ("voc64-crops", "membrane-patches")  # classifiers: one label per 
 DETECTION_TASKS = ("scenes-instances",)  # torchvision detectors: trained by train.fit_detector
 
 
-def build(name: str) -> nn.Module:
-    """A fresh, untrained model of recipe ``name``."""
-    return _recipe(name).build()
+def build(name: str, num_classes: int | None = None) -> nn.Module:
+    """A fresh, untrained model of recipe ``name``; ``num_classes`` builds the same architecture
+    for another dataset's classes (a student's own VOC-format data), where the recipe allows it."""
+    recipe = _recipe(name)
+    if num_classes is None:
+        return recipe.build()
+    if "num_classes" not in inspect.signature(recipe.build).parameters:
+        raise ValueError(f"recipe {name!r} is built for its task's {NUM_CLASSES[recipe.task]} classes only; "
+                         f"build the model class yourself for {num_classes} classes")
+    return recipe.build(num_classes=num_classes)
 
 
 def _recipe(name: str) -> Recipe:

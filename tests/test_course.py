@@ -147,3 +147,12 @@ def test_the_tool_estimates_a_set_without_saving_anything(monkeypatch, tmp_path,
     printed = capsys.readouterr().out
     assert "x 2 epochs x 1 seed(s)" in printed and "estimated total:" in printed
     assert not (tmp_path / "estimate").exists()  # train_recipe keeps no run
+
+
+def test_build_for_another_class_count():
+    for name in ("fcn8s", "unet", "deeplab_v3", "pspnet", "loss_focal"):
+        model = course.build(name, num_classes=5).eval()
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 5, 64, 64), name
+        assert course.fingerprint(course.build(name, num_classes=21)) == course.fingerprint(course.build(name))
+    with pytest.raises(ValueError, match="2 classes only"):
+        course.build("membrane_unet", num_classes=3)

@@ -295,15 +295,15 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            lr=1e-3, init="deeplab_v1", note="the converged v1 and a Potts CRF, trained end to end"),
     Recipe("finetune_v1", "06", "DeepLab v1, fine-tuned alone", "voc64", lambda: _deeplab("v1"), epochs=CRFRNN_EPOCHS,
            lr=1e-3, init="deeplab_v1", note="crfrnn_v1's budget without the CRF: what the CRF layers add"),
+    # notebook 08: one small network, five losses, the same data, schedule and seeds
+    *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
+             f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
     # notebook 09: the lab's reference CNN and one of its smp models, trained long for reference curves
     Recipe("lab_cnn", "09", "the lab's reference CNN (MyCNN)", "voc64", _lab_cnn, epochs=40,
            seeds=(0,), note="the solution's MyCNN, 40 epochs on all 500 training images: a reference curve "
                             "of what longer training reaches, so one seed (no spread is claimed)"),
     Recipe("lab_smp_unet", "09", f"the lab's {LAB_SMP}", "voc64", _lab_smp, epochs=40, seeds=(0,),
            note="the solution's first smp model, from scratch, 40 epochs: a reference curve, one seed"),
-    # notebook 08: one small network, five losses, the same data, schedule and seeds
-    *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
-             f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
 ]}
 
 # Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses these two

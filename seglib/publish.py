@@ -1,7 +1,7 @@
 """What changes when a notebook leaves the book: citations become text, and a first cell installs
 the course where it is missing.
 
-Inside the book, notebooks cite with ``{cite}`Key``` and Sphinx resolves the role against
+Inside the book, notebooks cite with the ``{cite}`` role and Sphinx resolves it against
 ``book/references.bib``. Anywhere else (JupyterLab, Colab, a downloaded notebook) Markdown shows
 the role as raw text. The committed notebooks keep the roles, since they are the book's source;
 every copy the book hands out (the page's download button, the lab's student version) gets

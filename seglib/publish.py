@@ -119,9 +119,10 @@ def install_source(url: str | None) -> str:
 
 
 def install_cell(url: str | None) -> nbformat.NotebookNode:
-    """The install cell: :func:`install_source`, tagged ``install`` and ``hide-input`` (the book
-    folds it), with a fixed id so that inserting it twice changes nothing."""
-    cell = nbformat.v4.new_code_cell(install_source(url), metadata={"tags": [INSTALL_TAG, "hide-input"]})
+    """The install cell: :func:`install_source`, tagged ``install`` and ``remove-cell`` (the book's
+    pages leave it out: it is for the notebook outside the book, and book/setup.md explains it),
+    with a fixed id so that inserting it twice changes nothing."""
+    cell = nbformat.v4.new_code_cell(install_source(url), metadata={"tags": [INSTALL_TAG, "remove-cell"]})
     cell.id = INSTALL_CELL_ID
     return cell
 
@@ -140,8 +141,12 @@ def with_install_cell(notebook: nbformat.NotebookNode, url: str | None) -> tuple
         raise ValueError("the notebook must start with a markdown title cell; the install cell goes right after it")
     fresh = install_cell(url)
     existing = [i for i, cell in enumerate(cells) if _is_install(cell)]
-    if existing == [1] and cells[1].source == fresh.source and cells[1].metadata.get("tags") == fresh.metadata.tags:
-        return notebook, False
+    if existing == [1]:  # in place: its execution count stays that of the executed notebook
+        cell = cells[1]
+        if cell.source == fresh.source and cell.metadata.get("tags") == fresh.metadata.tags:
+            return notebook, False
+        cell.source, cell.metadata["tags"] = fresh.source, list(fresh.metadata.tags)
+        return notebook, True
     for i in reversed(existing):
         del cells[i]
     cells.insert(1, fresh)

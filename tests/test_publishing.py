@@ -176,3 +176,17 @@ def test_the_install_cell_installs_only_in_colab_and_only_where_seglib_is_missin
     assert _run_install_cell(monkeypatch, seglib_installed=False, colab=True) == [
         ("pip", f'install --quiet "seglib[course] @ git+{URL}"')]
     assert publish.REPOSITORY_PLACEHOLDER in publish.install_source(None), "no URL: the cell shows where it goes"
+
+
+def test_the_install_cell_goes_after_the_title_once_and_is_updated_in_place():
+    title, code = nbformat.v4.new_markdown_cell("# 01 — T"), nbformat.v4.new_code_cell("x = 1", execution_count=1)
+    notebook, changed = publish.with_install_cell(nbformat.v4.new_notebook(cells=[title, code]), None)
+    assert changed and [c.cell_type for c in notebook.cells] == ["markdown", "code", "code"]
+    assert notebook.cells[1].id == "install-course" and notebook.cells[2] == code, "the other cells are left alone"
+    assert publish.with_install_cell(notebook, None) == (notebook, False), "a second run changes nothing"
+    notebook.cells[1].execution_count = 1  # as executed; a new URL keeps the count
+    updated, changed = publish.with_install_cell(notebook, URL)
+    assert changed and updated.cells[1].source == publish.install_source(URL) and updated.cells[1].execution_count == 1
+    assert len(updated.cells) == 3 and notebook.cells[1].source == publish.install_source(None), "input unchanged"
+    with pytest.raises(ValueError, match="markdown title"):
+        publish.with_install_cell(nbformat.v4.new_notebook(cells=[code]), URL)

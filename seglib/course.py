@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,7 +34,7 @@ from ._files import write_atomically
 
 __all__ = ["RECIPES", "Recipe", "CHECKPOINT_DIR", "StaleCheckpoint", "load", "record", "train_recipe", "make_checkpoint",
            "task_loaders", "build", "evaluate", "fingerprint", "spread", "distinguishable", "compare", "table",
-           "retrained_dir", "verdict", "things_truth", "ALL_SEED_WEIGHTS", "LOSSES"]
+           "retrained_dir", "verdict", "things_truth", "ALL_SEED_WEIGHTS", "LOSSES", "lab_definition"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "course"
 COMMAND = "python tools/train_course_models.py"
@@ -179,6 +180,73 @@ def _loss_function(name: str, train_set) -> nn.Module:
     raise KeyError(f"unknown loss {name!r}; the course losses are {', '.join(LOSSES)}")
 
 
+# notebook 09: the lab's reference models are built by the lab's own solution cells, so they are
+# the models a student sees there; changing a solution cell makes these checkpoints stale.
+LAB_NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_lab_voc64.ipynb"
+
+
+def lab_definition(name: str, notebook: Path | None = None, **names):
+    """The object that the lab's solution cells bind to ``name`` (``MyCNN``, ``smp_builders``).
+
+    The solution cell that defines ``name`` is run in a fresh namespace, but only its imports,
+    functions, classes and the assignment to ``name`` (not the cell's other statements, such as
+    seeding or building a model). The namespace holds torch, ``nn``, ``F``, ``smp``, the
+    literal settings of the lab's settings cell (``SMP_ENCODER``, ``SMP_WEIGHTS``, ...) and
+    ``names`` (e.g. ``NUM_CLASSES=21``). Needs a checkout of the course (the notebook file)."""
+    import ast
+    import json
+
+    notebook = Path(notebook or LAB_NOTEBOOK)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"the lab's reference models are defined by the solution cells of {notebook}, which is "
+                                "missing; they need a checkout of the course repository")
+    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    for cell in cells:  # IPython's %magic and !shell lines are not Python: each becomes a `pass`
+        cell["source"] = re.sub(r"(?m)^([ \t]*)[%!].*$", r"\1pass", "".join(cell["source"]))
+    import segmentation_models_pytorch as smp
+    namespace = {"torch": torch, "nn": nn, "F": F, "smp": smp}
+    for cell in cells:  # the settings: every NAME = literal at the top level of a provided cell
+        if "solution" in cell["metadata"].get("tags", []):
+            continue
+        for node in ast.parse(cell["source"]).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    namespace[node.targets[0].id] = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError):  # not a literal: not a setting
+                    pass
+    namespace.update(names)
+
+    def binds(node) -> bool:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            return node.name == name
+        return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+    for cell in cells:
+        if "solution" not in cell["metadata"].get("tags", []):
+            continue
+        tree = ast.parse(cell["source"])
+        if any(binds(node) for node in tree.body):
+            kept = [node for node in tree.body
+                    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) or binds(node)]
+            exec(compile(ast.Module(body=kept, type_ignores=[]), f"{notebook.name} (solution)", "exec"), namespace)
+            return namespace[name]
+    raise KeyError(f"no solution cell of {notebook.name} defines {name!r}")
+
+
+LAB_SMP = "smp.Unet tu-mobilenetv3_small_100"  # the key of the lab's smp_builders trained for reference
+
+
+def _lab_cnn():
+    return lab_definition("MyCNN", NUM_CLASSES=21)(21)
+
+
+def _lab_smp():
+    builders = lab_definition("smp_builders", NUM_CLASSES=21, SMP_WEIGHTS=None)
+    if LAB_SMP not in builders:
+        raise KeyError(f"the lab's smp_builders has no {LAB_SMP!r} (it has {', '.join(builders)}); update course.LAB_SMP")
+    return builders[LAB_SMP]()
+
+
 def _maskrcnn():
     from .models.maskrcnn import build_maskrcnn
     return build_maskrcnn()
@@ -234,6 +302,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # notebook 08: one small network, five losses, the same data, schedule and seeds
     *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
              f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
+    # notebook 09: the lab's reference CNN and one of its smp models, trained long for reference curves
+    Recipe("lab_cnn", "09", "the lab's reference CNN (MyCNN)", "voc64", _lab_cnn, epochs=40,
+           seeds=(0,), note="the solution's MyCNN, 40 epochs on all 500 training images: a reference curve "
+                            "of what longer training reaches, so one seed (no spread is claimed)"),
+    Recipe("lab_smp_unet", "09", f"the lab's {LAB_SMP}", "voc64", _lab_smp, epochs=40, seeds=(0,),
+           note="the solution's first smp model, from scratch, 40 epochs: a reference curve, one seed"),
 ]}
 
 # Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses its two models,

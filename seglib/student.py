@@ -7,9 +7,10 @@ by its scaffold, turned into a code cell that says TODO and raises ``NotImplemen
 leaves ``...`` to fill in. Cells tagged ``solution-only`` (a note for the solution page, an
 assertion that only the reference solution meets) are left out. Everything else stays, the
 ``seglib.check`` cells included; all outputs, execution counts and saved widget state are
-cleared; a note after the title tells students what to do, and a first code cell installs the
-course where seglib is missing (Colab). Citations written for the book ({cite}`Key`)
-become readable text ("(Everingham et al., 2010)"), since outside the book they are not rendered.
+cleared; a note after the title tells students what to do, followed by the install cell
+(``seglib.publish``: it installs the course where seglib is missing, in Colab). Citations written
+for the book ({cite}`Key`) become readable text ("(Everingham et al., 2010)"), since outside the
+book they are not rendered.
 
 Usage::
 
@@ -19,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
-import unicodedata
 import sys
 from pathlib import Path
 
 import nbformat
 
+from . import publish
 from ._files import write_atomically
 
 SOLUTION, SCAFFOLD, SOLUTION_ONLY = "solution", "scaffold", "solution-only"
@@ -34,16 +34,6 @@ STUDENT_NOTE = ("**Your version of the lab.** The cells that start with `# TODO`
                 "check below it. A check prints ✓ when the task is done, or says what is still wrong and gives "
                 "a hint. Run the notebook from the top, in order: the cells after a check use what that task "
                 "made.")
-# The course's install line. pip installs seglib with the `course` extra: everything the
-# notebooks import (tests/test_student.py checks that it covers every notebook's imports).
-INSTALL_CELL = """# Setup: only where seglib is not installed yet (Colab, a fresh environment). Takes a few minutes.
-try:
-    import seglib
-except ImportError:
-    %pip install --quiet "seglib[course] @ git+{url}"
-"""
-REPOSITORY_PLACEHOLDER = "https://github.com/YOUR-ORG/YOUR-REPO"
-ROOT = Path(__file__).resolve().parents[1]
 BOOK_ONLY_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell"}
 
 __all__ = ["student_version", "write_student_version", "main"]
@@ -56,61 +46,6 @@ def _tags(cell) -> list[str]:
 def _describe(index: int, cell) -> str:
     first = "".join(cell.get("source", "")).strip().splitlines()[:1]
     return f"cell {index} ({cell['cell_type']}: {first[0][:60] if first else 'empty'!r})"
-
-
-# LaTeX accent commands -> Unicode combining marks (enough for names in a .bib file).
-_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
-            ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328"}
-
-
-def _latex_to_text(text: str) -> str:
-    """Cire{\\c{s}}an -> Cireşan, J{\\"u}rgen -> Jürgen: accents decoded, braces dropped."""
-    def accent(match):
-        return match.group(2) + _ACCENTS[match.group(1)]
-    text = re.sub(r"\\(['`^\"~=.]|[cvuHk](?![A-Za-z]))\s*\{?\s*([A-Za-z])\}?", accent, text)
-    return unicodedata.normalize("NFC", re.sub(r"[{}]", "", text))
-
-
-def _bib_labels(bib_text: str) -> dict[str, str]:
-    """``{key: "Author et al., Year"}`` for each entry of a BibTeX file ("Year a"/"Year b" when
-    two entries would share a label)."""
-    labels, titles = {}, {}
-    for match in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,(.*?)\n\}", bib_text, re.S):
-        key, body = match.groups()
-        author = re.search(r"\bauthor\s*=\s*\{(.*?)\}\s*,?\s*\n", body, re.S)
-        year = re.search(r"\byear\s*=\s*\{?(\d{4})", body)
-        names = [n.strip() for n in re.split(r"\s+and\s+", author.group(1))] if author else []
-        surnames = [n.split(",")[0].strip() if "," in n else n.split()[-1] for n in names if n]
-        surnames = [_latex_to_text(n) for n in surnames]
-        who = (surnames[0] if len(surnames) == 1 else f"{surnames[0]} and {surnames[1]}" if len(surnames) == 2
-               else f"{surnames[0]} et al." if surnames else key)
-        labels[key] = f"{who}, {year.group(1)}" if year else who
-        title = re.search(r"\btitle\s*=\s*\{(.*?)\}\s*,?\s*\n", body, re.S)
-        titles[key] = re.sub(r"[{}\\]", "", title.group(1)).lower() if title else key
-    # Two works with the same label become "2018a" and "2018b", in title order, as in the
-    # book's references page (book/_ext/book_style.py).
-    for label in {v for v in labels.values() if list(labels.values()).count(v) > 1}:
-        keys = sorted((k for k, v in labels.items() if v == label), key=titles.get)
-        for letter, key in zip("abcdefghijklmnopqrstuvwxyz", keys):
-            labels[key] = label + letter
-    return labels
-
-
-def readable_citations(text: str, labels: dict[str, str]) -> str:
-    """Replace the book's {cite}`A,B` roles with "(Author et al., Year; ...)"."""
-    def label(match):
-        keys = [k.strip() for k in match.group(1).split(",")]
-        return "(" + "; ".join(labels.get(k, k) for k in keys) + ")"
-    return re.sub(r"\{cite(?::\w+)?\}`([^`]+)`", label, text)
-
-
-def _repository_url(root: Path = ROOT) -> str | None:
-    """The repository URL set in ``_config.yml`` (``repository: url:``), or None."""
-    config = root / "_config.yml"
-    if not config.is_file():
-        return None
-    match = re.search(r"^repository:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*[\"']?([^\"'\s#]*)", config.read_text(), re.M)
-    return match.group(1) if match and match.group(1) else None
 
 
 def student_version(notebook: nbformat.NotebookNode, source_name: str = "the notebook", *,
@@ -151,8 +86,11 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
             i += 1
             continue
         cell = copy.deepcopy(cell)
+        if publish.INSTALL_TAG in tags:  # a fresh one, for repository_url, goes after the note
+            i += 1
+            continue
         if cell.cell_type == "markdown":
-            cell.source = readable_citations(cell.source, citations or {})
+            cell.source = publish.readable_citations(cell.source, citations or {})
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("execution", None)
@@ -163,8 +101,7 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
                          "version; tag each solution cell and follow it with a raw cell tagged 'scaffold'")
     if out and out[0].cell_type == "markdown":  # after the title: say what this version is
         out.insert(1, nbformat.v4.new_markdown_cell(STUDENT_NOTE.format(tasks=replaced)))
-        install = INSTALL_CELL.format(url=repository_url or REPOSITORY_PLACEHOLDER)
-        out.insert(2, nbformat.v4.new_code_cell(install, metadata={"tags": ["install"]}))
+        out.insert(2, publish.install_cell(repository_url))
     student = nbformat.v4.new_notebook(cells=out, metadata=copy.deepcopy(notebook.metadata))
     student.metadata.pop("widgets", None)  # saved widget state belongs to the executed solution
     student.nbformat, student.nbformat_minor = notebook.nbformat, notebook.nbformat_minor
@@ -193,10 +130,8 @@ def write_student_version(path, out_dir, repository_url: str | None = None) -> P
         notebook = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several types for unreadable files
         raise ValueError(f"{path} is not a readable notebook ({error}); is it a complete .ipynb file?") from None
-    bib = ROOT / "book" / "references.bib"
-    citations = _bib_labels(bib.read_text(encoding="utf-8")) if bib.is_file() else {}
-    student = student_version(notebook, path.name, citations=citations,
-                              repository_url=repository_url or _repository_url())
+    student = student_version(notebook, path.name, citations=publish.citation_labels(),
+                              repository_url=repository_url or publish.repository_url())
     write_atomically(target, lambda file: file.write(nbformat.writes(student).encode("utf-8")))
     return target
 

@@ -156,3 +156,24 @@ def test_build_for_another_class_count():
         assert course.fingerprint(course.build(name, num_classes=21)) == course.fingerprint(course.build(name))
     with pytest.raises(ValueError, match="2 classes only"):
         course.build("membrane_unet", num_classes=3)
+
+
+def test_lab_definitions_run_only_the_definitions_of_the_solution_cell(tmp_path):
+    """The lab's reference models come from its solution cells: their imports, functions,
+    classes and the one assignment asked for, with the settings cell's literals, never the
+    cell's other statements (here one that would fail), nor a scaffold's code."""
+    import nbformat
+
+    lab = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%pip install nothing\nWIDTH = 3  # a setting\nDERIVED = WIDTH * 2"),
+        nbformat.v4.new_code_cell("def make():\n    return nn.Conv2d(1, WIDTH, 1)\n\nraise RuntimeError('ran')\n"
+                                  "builders = {'a': make}", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_raw_cell("builders = ...", metadata={"tags": ["scaffold"]})])
+    nbformat.write(lab, tmp_path / "lab.ipynb")
+    builders = course.lab_definition("builders", tmp_path / "lab.ipynb")
+    assert builders["a"]().out_channels == 3
+    with pytest.raises(KeyError, match="no solution cell of lab.ipynb defines 'DERIVED'"):
+        course.lab_definition("DERIVED", tmp_path / "lab.ipynb")
+    with pytest.raises(FileNotFoundError, match="need a checkout of the course repository"):
+        course.lab_definition("builders", tmp_path / "missing.ipynb")
+    assert course.build("lab_cnn").__class__.__name__ == "MyCNN", "the lab's own class, from notebook 09"

@@ -14,6 +14,7 @@ import nbformat
 import pytest
 import yaml
 
+from seglib import publish
 from test_book import JB
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,16 +56,22 @@ def test_the_course_install_covers_every_import_of_every_notebook_and_of_seglib(
     missing = {module: where for module, where in needed.items()
                if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in installed}
     assert not missing, f"imported but not installed by `pip install seglib[course]` (pyproject.toml): {missing}"
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = {_name(line) for line in lines if line.strip() and not line.startswith(("#", "-"))}
+    missing = {module: where for module, where in needed.items()
+               if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in pinned}
+    assert not missing, f"imported but not listed in requirements.txt (a checkout's install): {missing}"
+    assert "seglib[course]" in publish.install_source(None), "the install cell installs the course extra"
 
 
 def test_the_repository_url_is_read_from_its_one_place(tmp_path):
-    from seglib import student
+    from seglib import publish
 
     (tmp_path / "_config.yml").write_text("title: x\nrepository:\n  url: \"\"   # e.g. ...\n  branch: main\n")
-    assert student._repository_url(tmp_path) is None
+    assert publish.repository_url(tmp_path) is None
     (tmp_path / "_config.yml").write_text("repository:\n  branch: main\n  url: https://github.com/o/r  # ours\n")
-    assert student._repository_url(tmp_path) == "https://github.com/o/r"
-    assert student._repository_url(ROOT) is None, "the committed _config.yml publishes no URL"
+    assert publish.repository_url(tmp_path) == "https://github.com/o/r"
+    assert publish.repository_url(ROOT) is None, "the committed _config.yml publishes no URL"
 
 
 URL = "https://github.com/example-org/seg-course"
@@ -89,9 +96,9 @@ def test_a_repository_url_turns_on_the_repository_and_launch_buttons(tmp_path):
     shutil.copy(ROOT / "book" / "references.bib", book / "book" / "references.bib")
     (book / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/09_lab\n")
-    (book / "book" / "intro.md").write_text("# A course\n\nOne lab.\n")
+    (book / "book" / "intro.md").write_text("# A course\n\nOne lab.\n\n```{bibliography}\n:all:\n```\n")
     lab = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# 09 — Lab\n\nFill in the task."),
+        nbformat.v4.new_markdown_cell("# 09 — Lab\n\nFill in the task on PASCAL VOC {cite}`Everingham2010`."),
         nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]}),
         nbformat.v4.new_raw_cell("# TODO\nx = ...", metadata={"tags": ["scaffold", "remove-cell"]}),
         nbformat.v4.new_markdown_cell("## Summary\nx.\n\n## Exercises\n1. y")])
@@ -111,3 +118,75 @@ def test_a_repository_url_turns_on_the_repository_and_launch_buttons(tmp_path):
     handout = nbformat.read(html_dir / "student" / "09_lab.ipynb", as_version=4)
     assert f'"seglib[course] @ git+{URL}"' in handout.cells[2].source
     assert [c.source for c in handout.cells if "scaffold" in c.metadata.get("tags", [])] == ["# TODO\nx = ..."]
+    # The download menu: the student version first, then the page's notebook, named as the solutions
+    menu = page.split('dropdown-download-buttons', 1)[1].split("</ul>", 1)[0]
+    links = re.findall(r'<a href="([^"]+)"', menu)
+    assert links[:2] == ["../student/09_lab.ipynb", "../_sources/notebooks/09_lab.ipynb"], links
+    assert "student version (.ipynb)" in menu and ".ipynb with solutions" in menu
+    # ... and what it downloads works outside the book: citations as text, the install cell for the URL
+    for name, path in [("student version", html_dir / "student" / "09_lab.ipynb"),
+                       ("download", html_dir / "_sources" / "notebooks" / "09_lab.ipynb")]:
+        handed = nbformat.read(path, as_version=4)
+        assert "{cite" not in handed.cells[0].source and "(Everingham et al., 2010)" in handed.cells[0].source, name
+        installs = [c for c in handed.cells if "install" in c.metadata.get("tags", [])]
+        assert [c.source for c in installs] == [publish.install_source(URL)], name
+    assert "{cite}`Everingham2010`" in (book / "notebooks" / "09_lab.ipynb").read_text(), "the source keeps its role"
+    assert "Everingham et al., 2010" in page, "the book resolves the role"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_starts_with_the_current_install_cell(path):
+    """The install cell is the first code cell, generated from seglib.publish for the URL in
+    _config.yml; a notebook without it, or with another URL's, names the command that fixes it."""
+    notebook = nbformat.read(path, as_version=4)
+    _, changed = publish.with_install_cell(notebook, publish.repository_url(ROOT))
+    assert not changed, (f"{path.name} lacks the current install cell; run: python tools/add_install_cell.py "
+                         f"notebooks/{path.name}")
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    assert "install" in first.metadata.tags and first.id == "install-course" and first.outputs == []
+
+
+def _run_install_cell(monkeypatch, *, seglib_installed: bool, colab: bool):
+    """Run the install cell as IPython would (magics transformed), with seglib present or not and
+    in Colab or not; return the magics it ran."""
+    import importlib.util
+    import types
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    magics = []
+    shell = types.SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)))
+    if not seglib_installed:
+        real = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "seglib" else real(name, *a))
+    if colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    code = TransformerManager().transform_cell(publish.install_source(URL))
+    exec(compile(code, "install-cell", "exec"), {"get_ipython": lambda: shell})
+    return magics
+
+
+def test_the_install_cell_installs_only_in_colab_and_only_where_seglib_is_missing(monkeypatch, capsys):
+    assert _run_install_cell(monkeypatch, seglib_installed=True, colab=False) == []
+    assert _run_install_cell(monkeypatch, seglib_installed=True, colab=True) == []
+    assert capsys.readouterr() == ("", ""), "with seglib installed the cell prints nothing (nbval compares it)"
+    with pytest.raises(ModuleNotFoundError, match=r"seglib is not installed.*pip install -r requirements.txt"):
+        _run_install_cell(monkeypatch, seglib_installed=False, colab=False)  # never downloads unasked
+    assert _run_install_cell(monkeypatch, seglib_installed=False, colab=True) == [
+        ("pip", f'install --quiet "seglib[course] @ git+{URL}"')]
+    assert publish.REPOSITORY_PLACEHOLDER in publish.install_source(None), "no URL: the cell shows where it goes"
+
+
+def test_the_install_cell_goes_after_the_title_once_and_is_updated_in_place():
+    title, code = nbformat.v4.new_markdown_cell("# 01 — T"), nbformat.v4.new_code_cell("x = 1", execution_count=1)
+    notebook, changed = publish.with_install_cell(nbformat.v4.new_notebook(cells=[title, code]), None)
+    assert changed and [c.cell_type for c in notebook.cells] == ["markdown", "code", "code"]
+    assert notebook.cells[1].id == "install-course" and notebook.cells[2] == code, "the other cells are left alone"
+    assert publish.with_install_cell(notebook, None) == (notebook, False), "a second run changes nothing"
+    notebook.cells[1].execution_count = 1  # as executed; a new URL keeps the count
+    updated, changed = publish.with_install_cell(notebook, URL)
+    assert changed and updated.cells[1].source == publish.install_source(URL) and updated.cells[1].execution_count == 1
+    assert len(updated.cells) == 3 and notebook.cells[1].source == publish.install_source(None), "input unchanged"
+    with pytest.raises(ValueError, match="markdown title"):
+        publish.with_install_cell(nbformat.v4.new_notebook(cells=[code]), URL)

@@ -8,12 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seglib import student
+from seglib import publish, student
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "notebooks" / "09_lab_voc64.ipynb"
 TASKS = 5
-CITATIONS = student._bib_labels((ROOT / "book" / "references.bib").read_text(encoding="utf-8"))
+CITATIONS = publish.citation_labels(ROOT)
 
 
 def _tags(cell):
@@ -41,13 +41,14 @@ def test_scaffolds_sit_where_the_solutions_were(versions):
             expected.append(("code", scaffold.source, True))
             i += 2
         else:
-            source = student.readable_citations(cell.source, CITATIONS) if cell.cell_type == "markdown" else cell.source
+            source = publish.readable_citations(cell.source, CITATIONS) if cell.cell_type == "markdown" else cell.source
             expected.append((cell.cell_type, source, False))
             i += 1
     got = [(c.cell_type, c.source, "scaffold" in _tags(c)) for c in handout.cells]
     assert got[1][1] == student.STUDENT_NOTE.format(tasks=TASKS), "a note after the title says what to do"
-    assert got[2][1].startswith("# Setup: only where seglib is not installed") and "%pip install" in got[2][1]
-    assert got[:1] + got[3:] == expected
+    assert got[2] == ("code", publish.install_source(publish.repository_url(ROOT)), False), "then the install cell"
+    assert solution.cells[1].source == got[2][1], "the same as the solution's first code cell"
+    assert got[:1] + got[2:] == expected
     assert sum(is_scaffold for *_, is_scaffold in got) == TASKS
     solutions = [c.source for c in solution.cells if "solution" in _tags(c)]
     assert not any(c.source == s for c in handout.cells for s in solutions)
@@ -126,13 +127,13 @@ def test_student_version_keeps_other_cells_and_drops_book_tags():
     out = student.student_version(nb)
     assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code", "code"]
     assert out.cells[1].source.startswith("**Your version of the lab.** The cells that start with `# TODO` (1 of them)")
-    assert student.REPOSITORY_PLACEHOLDER in out.cells[2].source, "no URL given: the install cell says where it goes"
+    assert publish.REPOSITORY_PLACEHOLDER in out.cells[2].source, "no URL given: the install cell says where it goes"
     assert out.cells[3].source == "x = ..." and _tags(out.cells[3]) == ["scaffold"]
     assert out.cells[4].outputs == [] and out.cells[4].execution_count is None
     assert nb.cells[3].outputs, "the input notebook must not change"
     nb.cells.insert(1, nbformat.v4.new_markdown_cell("See {cite}`A2020,Zed`.", metadata={"tags": ["solution-only"]}))
     nb.cells.insert(2, nbformat.v4.new_markdown_cell("As {cite:p}`A2020` and {cite}`Zed` show."))
-    labels = student._bib_labels("@article{A2020,\n  author = {Ab, Cd and Ef, Gh and Ij, Kl},\n  year = {2020}\n}\n")
+    labels = publish.bib_labels("@article{A2020,\n  author = {Ab, Cd and Ef, Gh and Ij, Kl},\n  year = {2020}\n}\n")
     assert labels == {"A2020": "Ab et al., 2020"}
     out = student.student_version(nb, citations=labels, repository_url="https://example.org/r")
     assert [c.source for c in out.cells if c.cell_type == "markdown"][2] == "As (Ab et al., 2020) and (Zed) show."
@@ -171,5 +172,5 @@ def test_citation_labels_decode_accents_and_tell_same_year_works_apart():
     bib = ("@article{C1,\n  author = {Dan Cire{\\c{s}}an and B Bee and C Cee},\n  title = {Zebra},\n  year = {2012}\n}\n"
            "@article{C2,\n  author = {Dan Cire{\\c{s}}an and D Dee and E Eee},\n  title = {Apple},\n  year = {2012}\n}\n"
            "@article{K,\n  author = {Philipp Kr{\\\"a}henb{\\\"u}hl and Vladlen Koltun},\n  year = {2011}\n}\n")
-    assert student._bib_labels(bib) == {"C1": "Cireşan et al., 2012b", "C2": "Cireşan et al., 2012a",
+    assert publish.bib_labels(bib) == {"C1": "Cireşan et al., 2012b", "C2": "Cireşan et al., 2012a",
                                         "K": "Krähenbühl and Koltun, 2011"}

@@ -38,8 +38,11 @@ BUDGET_SECONDS, BUDGET_GB = 120, 3.0
 
 
 def code_hash(notebook: nbformat.NotebookNode) -> str:
-    """A hash of the code cells' sources: the record belongs to this code, whatever the outputs."""
-    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    """A hash of the code cells' sources: the record belongs to this code, whatever the outputs.
+    The install cell (tools/add_install_cell.py) is left out: where the notebook is executed,
+    seglib is installed and the cell does nothing, so it cannot change the time or memory."""
+    sources = [cell.source for cell in notebook.cells
+               if cell.cell_type == "code" and "install" not in cell.metadata.get("tags", [])]
     return hashlib.sha256("\n\x00\n".join(sources).encode()).hexdigest()[:16]
 
 

@@ -4,6 +4,7 @@
     python tools/train_course_models.py 04               # notebook 04's set (FCNs and their classifier)
     python tools/train_course_models.py 05               # notebook 05's set
     python tools/train_course_models.py 07               # notebook 07's set (Mask R-CNN, semantic head)
+    python tools/train_course_models.py 09               # the lab's reference curves (its CNN and smp.Unet)
     python tools/train_course_models.py --only unet      # one model (all its seeds)
     python tools/train_course_models.py 04 --force       # retrain even if the checkpoint is current
     python tools/train_course_models.py 05 --estimate    # time 2 epochs per recipe, extrapolate the set's time

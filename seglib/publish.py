@@ -9,8 +9,9 @@ every copy the book hands out (the page's download button, the lab's student ver
 
 Every notebook's first code cell is :func:`install_source`, inserted by
 ``python tools/add_install_cell.py`` (never by hand). Where seglib is installed it does nothing
-and prints nothing; in Colab it installs ``seglib[course]`` (seglib and everything the notebooks
-import) from the repository named by ``repository: url:`` in ``_config.yml``; anywhere else
+and prints nothing; in Colab it clones the repository named by ``repository: url:`` in
+``_config.yml`` (the course checkpoints come with it) and installs it with the ``course`` extra
+(seglib and everything the notebooks import); anywhere else
 without seglib it stops with a message saying how to install the course, rather than downloading
 anything unasked.
 """
@@ -31,7 +32,8 @@ REPOSITORY_PLACEHOLDER = "https://github.com/YOUR-ORG/YOUR-REPO"
 INSTALL_TAG = "install"
 INSTALL_CELL_ID = "install-course"
 _INSTALL = '''# Setup. Where seglib is installed (your course environment, Binder) this cell does nothing.
-# In Colab it installs the course: seglib and everything the notebooks import (a few minutes).
+# In Colab it clones the course (with its checkpoints) and installs it with everything the
+# notebooks import (a few minutes).
 import importlib.util
 import sys
 
@@ -39,7 +41,7 @@ if importlib.util.find_spec("seglib") is None:
     if "google.colab" not in sys.modules:
         raise ModuleNotFoundError(
             "seglib is not installed: in a checkout of the course run `pip install -r requirements.txt` "
-            "(the book's Setup page); to install the course here instead, run the %pip line below by itself")
+            "(the book's Setup page); to install the course here instead, run the clone and %pip lines below by themselves")
     {pip}'''
 
 
@@ -111,11 +113,18 @@ def readable_citations(text: str, labels: dict[str, str]) -> str:
 
 # --- The install cell --------------------------------------------------------------------------------
 
+COLAB_FOLDER = "/content/segmentation-course"
+
+
 def install_source(url: str | None) -> str:
     """The source of the first code cell of every notebook, installing from ``url`` (the
-    repository; a placeholder that shows where the address goes when None)."""
-    pip = f'%pip install --quiet "seglib[course] @ git+{url or REPOSITORY_PLACEHOLDER}"'
-    return _INSTALL.format(pip=pip)
+    repository; a placeholder that shows where the address goes when None). It clones the
+    repository rather than pip-installing seglib from it: notebooks 04-08 load the course
+    checkpoints, which live in the repository's ``checkpoints/`` folder beside the package."""
+    steps = [f"!git clone --quiet --depth 1 {url or REPOSITORY_PLACEHOLDER} {COLAB_FOLDER}",
+             f'%pip install --quiet -e "{COLAB_FOLDER}[course]"',
+             f'sys.path.insert(0, "{COLAB_FOLDER}")  # importable now, without restarting the session']
+    return _INSTALL.format(pip="\n    ".join(steps))
 
 
 def install_cell(url: str | None) -> nbformat.NotebookNode:

@@ -61,7 +61,7 @@ def test_the_course_install_covers_every_import_of_every_notebook_and_of_seglib(
     missing = {module: where for module, where in needed.items()
                if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in pinned}
     assert not missing, f"imported but not listed in requirements.txt (a checkout's install): {missing}"
-    assert "seglib[course]" in publish.install_source(None), "the install cell installs the course extra"
+    assert f'"{publish.COLAB_FOLDER}[course]"' in publish.install_source(None), "the install cell installs the course extra"
 
 
 def test_the_repository_url_is_read_from_its_one_place(tmp_path):
@@ -116,7 +116,7 @@ def test_a_repository_url_turns_on_the_repository_and_launch_buttons(tmp_path):
     assert f"https://colab.research.google.com/github/example-org/seg-course/blob/main/notebooks/09_lab.ipynb" in page
     assert "https://hub.example.edu/hub/user-redirect/git-pull?repo=" in page
     handout = nbformat.read(html_dir / "student" / "09_lab.ipynb", as_version=4)
-    assert f'"seglib[course] @ git+{URL}"' in handout.cells[2].source
+    assert f"git clone --quiet --depth 1 {URL} " in handout.cells[2].source
     assert [c.source for c in handout.cells if "scaffold" in c.metadata.get("tags", [])] == ["# TODO\nx = ..."]
     # The download menu: the student version first, then the page's notebook, named as the solutions
     menu = page.split('dropdown-download-buttons', 1)[1].split("</ul>", 1)[0]
@@ -154,7 +154,8 @@ def _run_install_cell(monkeypatch, *, seglib_installed: bool, colab: bool):
     from IPython.core.inputtransformer2 import TransformerManager
 
     magics = []
-    shell = types.SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)))
+    shell = types.SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)),
+                                  system=lambda command: magics.append(("system", command)))
     if not seglib_installed:
         real = importlib.util.find_spec
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "seglib" else real(name, *a))
@@ -173,8 +174,11 @@ def test_the_install_cell_installs_only_in_colab_and_only_where_seglib_is_missin
     assert capsys.readouterr() == ("", ""), "with seglib installed the cell prints nothing (nbval compares it)"
     with pytest.raises(ModuleNotFoundError, match=r"seglib is not installed.*pip install -r requirements.txt"):
         _run_install_cell(monkeypatch, seglib_installed=False, colab=False)  # never downloads unasked
+    folder = publish.COLAB_FOLDER
     assert _run_install_cell(monkeypatch, seglib_installed=False, colab=True) == [
-        ("pip", f'install --quiet "seglib[course] @ git+{URL}"')]
+        ("system", f"git clone --quiet --depth 1 {URL} {folder}"), ("pip", f'install --quiet -e "{folder}[course]"')]
+    assert sys.path[0] == folder  # seglib and the checkpoints beside it, without a restart
+    sys.path.remove(folder)
     assert publish.REPOSITORY_PLACEHOLDER in publish.install_source(None), "no URL: the cell shows where it goes"
 
 

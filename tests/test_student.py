@@ -137,7 +137,7 @@ def test_student_version_keeps_other_cells_and_drops_book_tags():
     assert labels == {"A2020": "Ab et al., 2020"}
     out = student.student_version(nb, citations=labels, repository_url="https://example.org/r")
     assert [c.source for c in out.cells if c.cell_type == "markdown"][2] == "As (Ab et al., 2020) and (Zed) show."
-    assert 'git+https://example.org/r"' in out.cells[2].source
+    assert "git clone --quiet --depth 1 https://example.org/r " in out.cells[2].source
 
 
 @pytest.mark.parametrize("cells, message", [

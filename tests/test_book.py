@@ -126,8 +126,12 @@ def test_book_builds_without_warnings(book):
 
     missing = [page for page in book.pages if not book.page_html(page).is_file()]
     assert not missing, f"no HTML produced for these _toc.yml entries: {missing}\n{book.tail}"
-    # The book renders the stored outputs; it never executes a notebook (measured: about 24 s).
-    assert book.seconds <= 60, f"building the book took {book.seconds:.0f} s; it should take at most 60 s"
+    # The book renders the stored outputs; it never executes a notebook. A wall-clock bound
+    # would say the same less reliably (24 s idle here, 94 s once on a busy CI machine), so
+    # check the execution mode the build reports and that no notebook was run.
+    assert "execution_mode='off'" in book.log, "_config.yml must keep execute_notebooks: off"
+    executed = [line for line in book.log.splitlines() if line.lstrip().startswith("Executing")]
+    assert not executed, "the book build executed notebooks:\n" + "\n".join(executed)
 
 
 @pytest.mark.book

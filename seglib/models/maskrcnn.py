@@ -25,6 +25,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops import MultiScaleRoIAlign
 
 from .._guards import check_number
+from .._torch import eval_mode
 from .blocks import ConvBNReLU, check_input, check_sizes
 
 __all__ = ["TinyBackbone", "build_maskrcnn", "predict_instances", "to_maskrcnn_input", "random_hflip", "paint_detections"]
@@ -144,13 +145,11 @@ def predict_instances(model: MaskRCNN, images: list[torch.Tensor] | torch.Tensor
             images = list(images)
     captured = []
     hook = model.roi_heads.mask_predictor.register_forward_hook(lambda module, inputs, out: captured.append(out))
-    was_training = model.training
-    model.eval()
     try:
-        outputs = model(images)
+        with eval_mode(model):
+            outputs = model(images)
     finally:
         hook.remove()
-        model.train(was_training)
     logits = captured[0] if captured else None
     start = 0
     for output in outputs:

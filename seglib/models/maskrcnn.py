@@ -37,10 +37,11 @@ class TinyBackbone(nn.Module):
     ``out_channels`` is the attribute torchvision's detection heads read.
     """
 
-    def __init__(self, width: int = 32, out_channels: int = 64):
+    def __init__(self, width: int = 32, out_channels: int = 64, *, in_channels: int = 3):
         super().__init__()
+        self.in_channels = in_channels
         self.body = nn.Sequential(
-            ConvBNReLU(3, width, 3, stride=2),
+            ConvBNReLU(in_channels, width, 3, stride=2),
             ConvBNReLU(width, width),
             ConvBNReLU(width, out_channels, 3, stride=2),
             ConvBNReLU(out_channels, out_channels, 3, dilation=2),  # widens the receptive field at no cost
@@ -49,7 +50,7 @@ class TinyBackbone(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        check_input(x, in_channels=3, min_size=16, model="TinyBackbone")
+        check_input(x, in_channels=self.in_channels, min_size=16, model="TinyBackbone")
         return OrderedDict([("0", self.body(x))])
 
 

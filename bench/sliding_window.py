@@ -1,7 +1,7 @@
 """Benchmark: sliding-window segmentation vs the convolutionalized (fully convolutional) network.
 
 Notebook 03 in one script. It takes the patch classifier of notebook 03
-(``seglib.models.patch.PatchClassifier()``, 44×44 patches, random weights: the speed does not
+(``seglib.models.patch.PatchClassifier(num_classes=2, in_channels=1)``, 44×44 patches, random weights: the speed does not
 depend on the weights), segments square EM slices of each size by sliding the window over every
 pixel and by one pass of ``convolutionalize(model)``, checks that the two outputs are identical
 (logits within 1e-5, the same labels), and prints, per size, both times and the speed-up.
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     seglib.seed_everything(args.seed)
-    model = PatchClassifier().eval()
+    model = PatchClassifier(num_classes=2, in_channels=1).eval()
     dense = convolutionalize(model)
     side = max(args.sizes)
     em = data.em_root(n_images=1, size=max(64, side))
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     if min(images.shape[1:]) < side:
         raise SystemExit(f"the EM slices are {images.shape[1:]}, smaller than --sizes {side}")
     image = (torch.from_numpy(images[:1]).float()[:, None] - 128) / 40
-    print(f"{em.description}\nmodel: PatchClassifier(), {analysis.count_macs(model, (1, 44, 44)):,} "
+    print(f"{em.description}\nmodel: PatchClassifier(num_classes=2, in_channels=1), {analysis.count_macs(model, (1, 44, 44)):,} "
           f"multiply-adds per window; {args.threads} thread(s)")
     print(f"{'side':>6} {'windows':>9} {'sliding (s)':>12} {'dense (ms)':>11} {'speed-up':>9} {'max |diff|':>11}")
     ok, speedup = True, float("nan")

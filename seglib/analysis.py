@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._guards import check_allocation
+from ._torch import POINTWISE_LAYERS, as_pair, as_square, eval_mode, model_device, model_dtype
 
 __all__ = [
     "conv_output_size",
@@ -65,13 +66,8 @@ class LayerGeometry:
     jump: int
 
 
-# Layers that act pixel by pixel (or per channel) and so leave the receptive field unchanged.
-_POINTWISE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-    nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
-    nn.Softmax, nn.LogSoftmax, nn.Identity, nn.Dropout, nn.Dropout2d,
-    nn.BatchNorm2d, nn.InstanceNorm2d,
-)
+# Layers that act pixel by pixel (or per channel) and so leave the receptive field unchanged:
+# ``_torch.POINTWISE_LAYERS``, the list ``models.patch.convolutionalize`` copies unchanged too.
 _POINTWISE_FUNCTIONS = {
     F.relu, F.relu6, F.leaky_relu, F.elu, F.selu, F.gelu, F.silu, F.sigmoid, F.tanh,
     F.dropout, F.dropout2d, F.softmax, F.log_softmax, F.batch_norm,
@@ -82,20 +78,13 @@ _ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, torch
 
 
 def _square(value, what: str, name: str) -> int:
-    if isinstance(value, int):
-        return value
-    a, b = value
-    if a != b:
-        raise ValueError(
-            f"layer {name!r} has a non-square {what} {tuple(value)}; receptive_field reports one "
-            "size for square fields only"
-        )
-    return int(a)
+    return as_square(value, f"layer {name!r} has a non-square {what}",
+                     "receptive_field reports one size for square fields only")
 
 
 def _geometry(module: nn.Module, name: str) -> tuple[int, int, int] | None:
     """(kernel, stride, dilation) of a layer, None for a pointwise one; error for the rest."""
-    if isinstance(module, _POINTWISE_MODULES):
+    if isinstance(module, POINTWISE_LAYERS):
         return None
     if isinstance(module, nn.Conv2d):
         return (_square(module.kernel_size, "kernel", name), _square(module.stride, "stride", name),
@@ -204,22 +193,16 @@ def empirical_receptive_field(
         if first is None:
             raise ValueError("pass in_channels: the model has no Conv2d to read it from")
         in_channels = first.in_channels
-    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    h, w = as_pair(input_size, "input_size")
     if min(n_samples, in_channels, h, w) < 1:
         raise ValueError(f"input_size, in_channels and n_samples must be positive, got {input_size!r}, {in_channels!r}, "
                          f"{n_samples!r}")
     check_allocation(8.0 * n_samples * in_channels * h * w, f"{n_samples} inputs of {h}x{w}",
                      "use a smaller input_size or n_samples")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(n_samples, in_channels, h, w, generator=generator).to(device).requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
+    x = torch.randn(n_samples, in_channels, h, w, generator=generator).to(model_device(model)).requires_grad_(True)
+    with eval_mode(model):
         y = model(x)
-    finally:
-        model.train(was_training)
     if y.dim() != 4:
         raise ValueError(f"the model's output must be (N, C, H, W) feature maps, got {tuple(y.shape)}")
     y[:, :, y.shape[2] // 2, y.shape[3] // 2].sum().backward()
@@ -276,9 +259,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         raise ValueError(f"input_shape must hold positive sizes, got {tuple(input_shape)}")
     check_allocation(4.0 * math.prod(shape), f"an input of shape {shape}", "count MACs on a smaller input_shape "
                      "(MACs grow with H x W, so scale the result)")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    device, dtype = model_device(model), model_dtype(model)
     total = 0
 
     def hook(module, inputs, output):
@@ -287,13 +268,10 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(torch.zeros(shape, device=device, dtype=dtype))
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     return total

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from ._guards import check_allocation, check_number
+from ._torch import model_device, train_mode
 from .data.labels import IGNORE_INDEX, NUM_CLASSES
 from .metrics import background_miou
 
@@ -184,18 +185,15 @@ def segmentation_model(model, *, image_size: int, num_classes: int = NUM_CLASSES
                           "my_model must be an instance of your class (a subclass of nn.Module), not the class or "
                           "a function")
     parameters = [p for p in model.parameters() if p.requires_grad]
-    device = parameters[0].device if parameters else torch.device("cpu")
+    device = model_device(model)
     torch.manual_seed(0)
     x = torch.randn(2, 3, image_size, image_size, device=device)
-    was_training = model.training
-    model.train()
     try:
-        output = model(x)
+        with train_mode(model):
+            output = model(x)
     except NotImplementedError as error:
         raise CheckFailed(task, f"not done yet: forward raises NotImplementedError ({error}).",
                           "build the layers in __init__ and return the logits from forward") from None
-    finally:
-        model.train(was_training)
     if isinstance(output, dict) and "out" not in output:
         raise CheckFailed(task, f"forward returned a dict with keys {sorted(output)}; expected a tensor.",
                           "return the logits tensor (or torchvision's {'out': logits})")

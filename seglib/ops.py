@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 
 from ._guards import check_allocation, check_number
+from ._torch import as_pair
 
 __all__ = [
     "conv2d",
@@ -33,23 +34,6 @@ IntOrPair = int | Sequence[int]
 
 
 # --------------------------------------------------------------------------- argument checks
-def _pair(value: IntOrPair, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each at least ``minimum``."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        pair = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
 def _tensor(x, name: str = "input") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         hint = "; convert it with torch.from_numpy(x)" if type(x).__module__ == "numpy" else ""
@@ -155,8 +139,8 @@ def conv2d(
             f"{c_per_group * groups}: weight must be (C_out, C_in / groups, kH, kW)"
         )
     _check_bias(bias, c_out, x)
-    sh, sw = _pair(stride, "stride", 1)
-    dh, dw = _pair(dilation, "dilation", 1)
+    sh, sw = as_pair(stride, "stride", 1)
+    dh, dw = as_pair(dilation, "dilation", 1)
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # the kernel's footprint, holes included
 
     if isinstance(padding, str):
@@ -170,7 +154,7 @@ def conv2d(
         else:
             raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
     else:
-        ph, pw = _pair(padding, "padding", 0)
+        ph, pw = as_pair(padding, "padding", 0)
         pads = (ph, ph, pw, pw)
 
     _check_output((n, c_in, h + pads[0] + pads[1], w + pads[2] + pads[3]), x, f"the input padded by {padding!r}",
@@ -225,10 +209,10 @@ def conv_transpose2d(
     c_out = weight.shape[1] * groups
     kh, kw = weight.shape[2:]
     _check_bias(bias, c_out, x)
-    sh, sw = _pair(stride, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
-    oph, opw = _pair(output_padding, "output_padding", 0)
-    dh, dw = _pair(dilation, "dilation", 1)
+    sh, sw = as_pair(stride, "stride", 1)
+    ph, pw = as_pair(padding, "padding", 0)
+    oph, opw = as_pair(output_padding, "output_padding", 0)
+    dh, dw = as_pair(dilation, "dilation", 1)
     if oph >= max(sh, dh) or opw >= max(sw, dw):
         raise ValueError(
             f"output_padding {(oph, opw)} must be smaller than the stride {(sh, sw)} or the "
@@ -273,7 +257,7 @@ def upsample_nearest(x: torch.Tensor, scale_factor: IntOrPair = 2) -> torch.Tens
     tensor whose last two dimensions are (H, W).
     """
     _spatial(x)
-    sh, sw = _pair(scale_factor, "scale_factor", 1)
+    sh, sw = as_pair(scale_factor, "scale_factor", 1)
     _check_output((*x.shape[:-2], x.shape[-2] * sh, x.shape[-1] * sw), x, f"upsampling by {scale_factor!r}",
                   "use a smaller scale_factor")
     return x.repeat_interleave(sh, dim=-2).repeat_interleave(sw, dim=-1)
@@ -292,7 +276,7 @@ def _spatial(x) -> None:
 def bed_of_nails(x: torch.Tensor, scale_factor: IntOrPair = 2) -> torch.Tensor:
     """'Bed of nails' upsampling: each value goes to the top-left of its block, zeros elsewhere."""
     _spatial(x)
-    sh, sw = _pair(scale_factor, "scale_factor", 1)
+    sh, sw = as_pair(scale_factor, "scale_factor", 1)
     *lead, h, w = x.shape
     _check_output((*lead, h * sh, w * sw), x, f"upsampling by {scale_factor!r}", "use a smaller scale_factor")
     out = x.new_zeros(*lead, h * sh, w * sw)
@@ -339,7 +323,7 @@ def upsample_bilinear(
         raise ValueError("give exactly one of scale_factor and size")
     h, w = x.shape[-2:]
     if size is not None:
-        out_h, out_w = _pair(size, "size", 1)
+        out_h, out_w = as_pair(size, "size", 1)
         scale = None
     else:
         scale_factor = check_number(scale_factor, "scale_factor", minimum=0, strict=True)
@@ -386,9 +370,9 @@ def max_unpool2d(
             f"{tuple(x.shape)}; got {getattr(indices, 'dtype', type(indices).__name__)} "
             f"{tuple(getattr(indices, 'shape', ()))}. Use F.max_pool2d(..., return_indices=True)"
         )
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    sh, sw = _pair(stride if stride is not None else kernel_size, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
+    kh, kw = as_pair(kernel_size, "kernel_size", 1)
+    sh, sw = as_pair(stride if stride is not None else kernel_size, "stride", 1)
+    ph, pw = as_pair(padding, "padding", 0)
     n, c, h, w = x.shape
     if output_size is not None:
         sizes = tuple(output_size)[-2:]

@@ -63,9 +63,10 @@ def test_atrous_backbone_is_the_strided_one_computed_densely(output_stride):
     dense.load_state_dict(strided.state_dict())
     x = torch.randn(2, 3, 64, 64)
     step = 32 // output_stride
-    high = dense(x)[1]
+    high = dense(x)["out"]
     assert high.shape[-1] == 64 // output_stride
-    torch.testing.assert_close(high[..., ::step, ::step], strided(x)[1], atol=1e-5, rtol=1e-4)
+    assert dense(x)["low"].shape[-1] == 64 // 4  # the v3+ decoder's stride-4 features
+    torch.testing.assert_close(high[..., ::step, ::step], strided(x)["out"], atol=1e-5, rtol=1e-4)
 
 
 def test_parameter_counts_by_formula():

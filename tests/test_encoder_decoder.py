@@ -46,7 +46,7 @@ def backward_ok(model, x, num_classes):
 @pytest.mark.parametrize("decoder", ["interpolate", "transposed"])
 @pytest.mark.parametrize("size", [(4, 4), (32, 32), (64, 48)])
 def test_autoencoder_reconstructs_the_input_shape(decoder, size):
-    model = ConvAutoencoder(3, (16, 8), decoder)
+    model = ConvAutoencoder(in_channels=3, widths=(16, 8), decoder=decoder)
     x = torch.rand(2, 3, *size)
     assert model.encode(x).shape == (2, 8, size[0] // 4, size[1] // 4)
     out = model(x)
@@ -55,7 +55,7 @@ def test_autoencoder_reconstructs_the_input_shape(decoder, size):
 
 @pytest.mark.parametrize("decoder", ["interpolate", "transposed"])
 def test_autoencoder_parameters_and_errors(decoder):
-    model = ConvAutoencoder(1, (16, 4), decoder)
+    model = ConvAutoencoder(in_channels=1, widths=(16, 4), decoder=decoder)
     # the slides' second version: 1→16, 16→4 down; 4→16, 16→1 up; 3×3 kernels with biases
     assert count_params(model) == conv(1, 16) + conv(16, 4) + conv(4, 16) + conv(16, 1)
     with pytest.raises(ValueError, match=r"divisible by 4, got 30×32. Pad to 32×32"):
@@ -197,8 +197,10 @@ def test_identity_and_hooks_give_the_same_features(empty_hub):
     hooked.load_state_dict(truncated.state_dict())
     x = torch.randn(2, 3, 64, 32)
     a, b = truncated(x), hooked(x)
-    assert [tuple(f.shape) for f in a] == [(2, 64, 32, 16), (2, 64, 16, 8), (2, 128, 8, 4), (2, 256, 4, 2), (2, 512, 2, 1)]
-    assert len(b) == 5 and all(torch.equal(p, q) for p, q in zip(a, b))
+    assert {name: tuple(f.shape) for name, f in a.items()} == {
+        "relu": (2, 64, 32, 16), "layer1": (2, 64, 16, 8), "layer2": (2, 128, 8, 4), "layer3": (2, 256, 4, 2),
+        "layer4": (2, 512, 2, 1)}
+    assert list(b) == list(a) and all(torch.equal(a[name], b[name]) for name in a)
     assert len(hooked(x)) == 5  # the hook store is emptied between calls
 
 

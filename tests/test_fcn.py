@@ -87,7 +87,8 @@ def test_bilinear_transposed_convolution_is_bilinear_interpolation(factor):
 
 def test_backbone_strides():
     features = VGGBackbone(3, (4, 4, 4, 4, 4), (1, 1, 1, 1, 1))(torch.randn(1, 3, 64, 32))
-    assert [tuple(f.shape[-2:]) for f in features] == [(32, 16), (16, 8), (8, 4), (4, 2), (2, 1)]
+    assert {name: tuple(f.shape[-2:]) for name, f in features.items()} == {
+        "pool1": (32, 16), "pool2": (16, 8), "pool3": (8, 4), "pool4": (4, 2), "pool5": (2, 1)}
 
 
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])

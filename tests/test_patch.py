@@ -114,10 +114,29 @@ def test_unsupported_layers_are_refused_with_reasons():
         convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 2)))
     with pytest.raises(ValueError, match="already fully convolutional"):
         convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3)), patch_size=5)
+    with pytest.raises(TypeError, match="InstanceNorm2d.*whole map"):
+        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2), nn.Flatten(), nn.Linear(18, 2)),
+                         patch_size=5)
+    with pytest.raises(TypeError, match="dim=1"):
+        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 2), nn.Softmax(-1)),
+                         patch_size=5)
+
+
+def test_every_shared_pointwise_activation_converts():
+    """convolutionalize and analysis.receptive_field read one list of pointwise layers
+    (seglib._torch.POINTWISE_LAYERS); the activations only one of them used to know convert too."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.PReLU(3), nn.MaxPool2d(2), nn.Conv2d(3, 4, 2), nn.Softplus(),
+                          nn.Mish(), nn.Flatten(), nn.Linear(4 * 2 * 2, 5), nn.Hardswish(), nn.Linear(5, 3),
+                          nn.LogSoftmax(dim=1)).eval()
+    x = torch.randn(1, 2, 9, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(convolutionalize(model, patch_size=8)(x), sliding_window(model, x, patch_size=8),
+                                   atol=1e-5, rtol=1e-5)
 
 
 def test_patch_classifier_checks_its_input_and_size():
-    model = PatchClassifier(1, 2, patch_size=20, widths=(4, 4), kernel_sizes=3, hidden=(8,))
+    model = PatchClassifier(num_classes=2, in_channels=1, patch_size=20, widths=(4, 4), kernel_sizes=3, hidden=(8,))
     assert model(torch.randn(3, 1, 20, 20)).shape == (3, 2)
     with pytest.raises(ValueError, match="sliding_window"):
         model(torch.randn(1, 1, 24, 24))
@@ -126,9 +145,11 @@ def test_patch_classifier_checks_its_input_and_size():
     with pytest.raises(ValueError, match="in_channels=3"):
         model(torch.randn(1, 3, 20, 20))
     with pytest.raises(ValueError, match=r"patch_size >= 10"):
-        PatchClassifier(1, 2, patch_size=8, widths=(4, 4), kernel_sizes=3, pool=True)
+        PatchClassifier(num_classes=2, in_channels=1, patch_size=8, widths=(4, 4), kernel_sizes=3, pool=True)
     with pytest.raises(ValueError, match="one per block"):
         PatchClassifier(widths=(4, 4), kernel_sizes=(3, 3, 3))
+    with pytest.raises(TypeError, match="positional"):  # in_channels used to come first: no silent swap
+        PatchClassifier(1, 2, 20)
 
 
 def test_patches_are_a_centred_view_and_batching_does_not_matter():
@@ -139,7 +160,7 @@ def test_patches_are_a_centred_view_and_batching_does_not_matter():
         c = patch_size // 2
         assert torch.equal(patches[0, :, :, :, c, c].permute(2, 0, 1), x[0])  # centre pixel
         assert patches.untyped_storage().nbytes() < 4 * x.numel() * 4  # a view, not P² copies
-    model = PatchClassifier(2, 2, patch_size=7, widths=(3,), kernel_sizes=3, hidden=()).train()
+    model = PatchClassifier(num_classes=2, in_channels=2, patch_size=7, widths=(3,), kernel_sizes=3, hidden=()).train()
     a = sliding_window(model, x, batch_size=1)
     b = sliding_window(model, x[0], batch_size=10_000)
     torch.testing.assert_close(a, b)

@@ -27,9 +27,13 @@ DECODERS = ("interpolate", "transposed")
 class ConvAutoencoder(nn.Module):
     """The slides' auto-encoder with ``widths = (16, 8)`` (or ``(16, 4)``, their second
     version): a (N, in_channels, H, W) image in [0, 1] → a code (N, widths[-1], H/4, W/4)
-    → a reconstruction of the image's shape. ``encode`` and ``decode`` expose the halves."""
+    → a reconstruction of the image's shape. ``encode`` and ``decode`` expose the halves.
 
-    def __init__(self, in_channels: int = 1, widths=(16, 8), decoder: str = "interpolate"):
+    It reconstructs images, so it has no ``num_classes``. Its arguments are keyword-only:
+    ``in_channels`` used to come first and default to 1; it now defaults to 3 like every model
+    in ``seglib.models`` (pass ``in_channels=1`` for the slides' grey-level images)."""
+
+    def __init__(self, *, in_channels: int = 3, widths=(16, 8), decoder: str = "interpolate"):
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")

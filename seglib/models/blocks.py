@@ -1,5 +1,9 @@
 """Building blocks shared by the model families in ``seglib.models``.
 
+:class:`SegmentationModel` is the skeleton the dense models share (CONTRIBUTING.md, "The model
+contract"): check the input → backbone (a dict of named feature maps) → head → resize to the
+input, as torchvision's ``_SimpleSegmentationModel`` does.
+
 Every model checks its input with :func:`check_input`, so a wrong shape gets one kind of
 message everywhere: what was wrong, and the padding or resize that fixes it (the way
 segmentation_models.pytorch reports sizes its encoder cannot take).
@@ -9,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -59,6 +64,66 @@ def check_batch_norm(x: torch.Tensor, training: bool, pixels: int, model: str) -
             f"smallest map holds {pixels} pixel(s), so batch norm sees one value per channel. Use batches of at least "
             f"2 images (DataLoader(..., drop_last=True) drops a last batch of one), larger images, or model.eval()"
         )
+
+
+def resize_to(logits: torch.Tensor, size) -> torch.Tensor:
+    """``logits`` (N, C, h, w) resized bilinearly to ``size`` = (H, W), unchanged when they are
+    already that size (FCN's and DeepLab's last step: scores at the output stride → the input)."""
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+class SegmentationModel(nn.Module):
+    """The skeleton of a dense segmentation model (torchvision's ``_SimpleSegmentationModel``):
+    ``forward(x)`` = :meth:`check` → :meth:`encode` (the backbone: a dict of named feature maps)
+    → :meth:`decode` (the head: logits) → :func:`resize_to` the input's size.
+
+    A subclass sets ``num_classes`` and ``in_channels`` in ``__init__`` and, where it needs them,
+    ``multiple`` (input sides must be divisible by it: the output stride), ``min_size`` and
+    ``resize_output`` (False when the output is smaller on purpose, as a valid-padding U-Net's);
+    it implements :meth:`decode` and, if its backbone is not ``self.backbone``, :meth:`encode`.
+    Keep the submodules' attribute names: they are the state-dict keys checkpoints load by.
+    """
+
+    num_classes: int
+    in_channels: int
+    multiple: int = 1
+    min_size: int = 1
+    resize_output: bool = True
+
+    @property
+    def model_name(self) -> str:
+        """The name error messages use (the class name unless a family says more, "FCN-8s")."""
+        return type(self).__name__
+
+    def smallest_map(self, x: torch.Tensor) -> int | None:
+        """Pixels per image of the smallest map batch norm normalises (None: no batch norm
+        check): by default the map at stride ``multiple``."""
+        return (x.shape[-2] // self.multiple) * (x.shape[-1] // self.multiple)
+
+    def check(self, x: torch.Tensor) -> None:
+        """Refuse, with the fix, an input the model cannot take: not a float (N, C, H, W) batch,
+        the wrong channels, sides not divisible by ``multiple`` or below ``min_size``, or a
+        train-mode batch whose smallest map leaves batch norm one value per channel."""
+        check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.min_size,
+                    model=self.model_name)
+        pixels = self.smallest_map(x)
+        if pixels is not None:
+            check_batch_norm(x, self.training, pixels, self.model_name)
+
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The backbone's named feature maps (``self.backbone(x)``)."""
+        return self.backbone(x)
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The head: class scores (N, num_classes, h, w) from the named feature maps."""
+        raise NotImplementedError(f"{type(self).__name__} must implement decode(features) -> logits")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check(x)
+        logits = self.decode(self.encode(x))
+        return resize_to(logits, x.shape[-2:]) if self.resize_output else logits
 
 
 class ConvBNReLU(nn.Sequential):

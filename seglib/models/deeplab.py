@@ -11,16 +11,17 @@ The lectures' three challenges and DeepLab's answers:
 - *poor localisation*: a dense CRF (``seglib.crf``, v1/v2) or, in v3+, a light decoder that
   merges stride-4 features, with depthwise-separable convolutions.
 
-Every model checks its input with ``blocks.check_input``: height and width must be multiples
-of the model's output stride, and the message says how to pad.
+Every model is a ``blocks.SegmentationModel``: it checks its input (height and width must be
+multiples of the model's output stride, and the message says how to pad), runs the backbone,
+whose ``forward`` returns named feature maps, then its head, and resizes the scores bilinearly
+to the input.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBNReLU, SeparableConv2d, check_batch_norm, check_input, check_sizes
+from .blocks import ConvBNReLU, SegmentationModel, SeparableConv2d, check_sizes, resize_to
 
 __all__ = [
     "padding_fraction",
@@ -87,8 +88,8 @@ class AtrousBackbone(nn.Module):
     (the first strided), with a residual shortcut per stage. Nominal output stride 32; with
     ``output_stride`` 8 or 16 the last strides become dilations (``atrous_schedule``).
 
-    ``forward`` returns ``(low, high)``: the stride-4 features (for the v3+ decoder) and the
-    last stage's features at the output stride."""
+    ``forward`` returns ``{"low": ..., "out": ...}``: the stride-4 features (for the v3+ decoder)
+    and the last stage's features at the output stride."""
 
     def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 32, 48, 64),
                  output_stride: int = 8):
@@ -111,14 +112,14 @@ class AtrousBackbone(nn.Module):
         self.low_channels, self.out_channels = widths[1], widths[-1]
         self.schedule = [(2, 1)] + schedule
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.stem(x)
         low = None
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i == 0:
                 low = x
-        return low, x
+        return {"low": low, "out": x}
 
 
 class _ResidualStage(nn.Module):
@@ -171,22 +172,7 @@ class ASPP(nn.Module):
         return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], 1))
 
 
-class _DeepLab(nn.Module):
-    """Common input check and final bilinear upsampling."""
-
-    name = "DeepLab"
-
-    def _check(self, x):
-        check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.multiple,
-                    model=type(self).__name__)
-        check_batch_norm(x, self.training, (x.shape[-2] // self.multiple) * (x.shape[-1] // self.multiple),
-                         type(self).__name__)
-
-    def _upsample(self, logits, x):
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-class DeepLabV1(_DeepLab):
+class DeepLabV1(SegmentationModel):
     """DeepLab v1 (LargeFOV), VGG style: conv blocks with 2×2 max pools, only the first three
     pools kept (output stride 8; the paper sets the last two pools' stride to 1), the last block
     dilated 2, then "fc6" as a 3×3 convolution with
@@ -197,7 +183,8 @@ class DeepLabV1(_DeepLab):
         super().__init__()
         check_sizes("DeepLabV1", num_classes=num_classes, in_channels=in_channels, widths=widths,
                     fc_width=fc_width, rate=rate)
-        self.in_channels, self.multiple = in_channels, 8
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.multiple = self.min_size = 8
         layers, cin = [], in_channels
         for i, width in enumerate(widths):
             dilation = 2 if i == len(widths) - 1 else 1
@@ -212,28 +199,30 @@ class DeepLabV1(_DeepLab):
             nn.Conv2d(fc_width, num_classes, 1),
         )
 
-    def forward(self, x):
-        self._check(x)
-        return self._upsample(self.head(self.features(x)), x)
+    def encode(self, x):
+        return {"out": self.features(x)}
+
+    def decode(self, features):
+        return self.head(features["out"])
 
 
-class DeepLabV2(_DeepLab):
+class DeepLabV2(SegmentationModel):
     """DeepLab v2: the atrous backbone (output stride 8) and ``ASPPv2`` summing per-rate scores."""
 
     def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
                  rates: tuple[int, ...] = (6, 12, 18, 24), output_stride: int = 8):
         super().__init__()
         check_sizes(type(self).__name__, num_classes=num_classes)
-        self.in_channels, self.multiple = in_channels, output_stride
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.multiple = self.min_size = output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPPv2(self.backbone.out_channels, num_classes, rates)
 
-    def forward(self, x):
-        self._check(x)
-        return self._upsample(self.aspp(self.backbone(x)[1]), x)
+    def decode(self, features):
+        return self.aspp(features["out"])
 
 
-class DeepLabV3(_DeepLab):
+class DeepLabV3(SegmentationModel):
     """DeepLab v3: atrous backbone, ``ASPP`` with image pooling, 3×3 conv, 1×1 classifier,
     bilinear upsampling. Defaults fit 64×64 inputs: output stride 8 gives an 8×8 map, so the
     ASPP rates are (1, 2, 3) rather than the paper's (6, 12, 18) for 33×33 maps (notebook 06
@@ -243,17 +232,17 @@ class DeepLabV3(_DeepLab):
                  output_stride: int = 8, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64):
         super().__init__()
         check_sizes(type(self).__name__, num_classes=num_classes)
-        self.in_channels, self.multiple = in_channels, output_stride
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.multiple = self.min_size = output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates)
         self.head = nn.Sequential(ConvBNReLU(aspp_channels, aspp_channels), nn.Conv2d(aspp_channels, num_classes, 1))
 
-    def forward(self, x):
-        self._check(x)
-        return self._upsample(self.head(self.aspp(self.backbone(x)[1])), x)
+    def decode(self, features):
+        return self.head(self.aspp(features["out"]))
 
 
-class DeepLabV3Plus(_DeepLab):
+class DeepLabV3Plus(SegmentationModel):
     """DeepLab v3+: an encoder (atrous backbone + separable ``ASPP``) and a decoder that
     upsamples the ASPP output to stride 4, concatenates the backbone's stride-4 features reduced
     by a 1×1 conv, refines with two separable 3×3 convs, classifies and upsamples ×4."""
@@ -263,7 +252,8 @@ class DeepLabV3Plus(_DeepLab):
                  low_channels: int = 16):
         super().__init__()
         check_sizes(type(self).__name__, num_classes=num_classes)
-        self.in_channels, self.multiple = in_channels, output_stride
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.multiple = self.min_size = output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates, separable=True)
         self.reduce = ConvBNReLU(self.backbone.low_channels, low_channels, kernel_size=1)
@@ -271,8 +261,7 @@ class DeepLabV3Plus(_DeepLab):
                                      SeparableConv2d(aspp_channels, aspp_channels),
                                      nn.Conv2d(aspp_channels, num_classes, 1))
 
-    def forward(self, x):
-        self._check(x)
-        low, high = self.backbone(x)
-        high = F.interpolate(self.aspp(high), size=low.shape[-2:], mode="bilinear", align_corners=False)
-        return self._upsample(self.decoder(torch.cat([high, self.reduce(low)], 1)), x)
+    def decode(self, features):
+        low = features["low"]
+        high = resize_to(self.aspp(features["out"]), low.shape[-2:])
+        return self.decoder(torch.cat([high, self.reduce(low)], 1))

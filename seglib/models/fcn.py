@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import bilinear_kernel
-from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
+from .blocks import ConvBNReLU, SegmentationModel, check_input, check_sizes
 
 __all__ = ["FCN", "FixedBilinearUpsample", "VGGBackbone", "VGGClassifier", "learned_upsample"]
 
@@ -32,8 +32,8 @@ VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
 
 class VGGBackbone(nn.Module):
     """VGG-style encoder: stage ``i`` is ``depths[i]`` ConvBNReLU layers of ``widths[i]``
-    channels, then 2×2 max pooling. ``forward`` returns every stage's pooled output
-    (strides 2, 4, 8, 16, 32 for five stages)."""
+    channels, then 2×2 max pooling. ``forward`` returns every stage's pooled output by name,
+    ``{"pool1": ..., "pool5": ...}`` (strides 2, 4, 8, 16, 32 for five stages)."""
 
     def __init__(self, in_channels: int = 3, widths=(16, 32, 64, 96, 128), depths=(1, 1, 2, 2, 2)):
         super().__init__()
@@ -50,11 +50,11 @@ class VGGBackbone(nn.Module):
             layers.append(nn.MaxPool2d(2, 2))
             self.stages.append(nn.Sequential(*layers))
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = []
-        for stage in self.stages:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = {}
+        for i, stage in enumerate(self.stages, start=1):
             x = stage(x)
-            features.append(x)
+            features[f"pool{i}"] = x
         return features
 
 
@@ -87,7 +87,7 @@ class VGGClassifier(nn.Module):
         if tuple(x.shape[-2:]) != (self.patch_size, self.patch_size):
             raise ValueError(f"VGGClassifier takes {self.patch_size}×{self.patch_size} crops, got "
                              f"{tuple(x.shape[-2:])}; convolutionalize it (FCN.from_classifier) for whole images")
-        return self.score(self.head(self.backbone(x)[-1]))
+        return self.score(self.head(self.backbone(x)["pool5"]))
 
 
 def learned_upsample(channels: int, factor: int) -> nn.ConvTranspose2d:
@@ -117,7 +117,7 @@ class FixedBilinearUpsample(nn.Module):
         return f"channels={self.channels}, factor={self.factor}"
 
 
-class FCN(nn.Module):
+class FCN(SegmentationModel):
     """FCN-32s, -16s or -8s (``variant``) on a ``VGGBackbone`` (Long et al., 2015).
 
     ``head_width`` is the width of "fc6" (a ``head_kernel``×``head_kernel`` convolution on pool5)
@@ -137,6 +137,7 @@ class FCN(nn.Module):
         check_sizes("FCN", num_classes=num_classes, in_channels=in_channels, widths=widths, depths=depths,
                     head_width=head_width)
         self.variant, self.num_classes, self.in_channels = variant, num_classes, in_channels
+        self.multiple = self.min_size = 32
         self.backbone = VGGBackbone(in_channels, widths, depths)
         self.head = nn.Sequential(  # fc6, fc7 as convolutions
             ConvBNReLU(widths[-1], head_width, head_kernel), nn.Dropout2d(dropout),
@@ -181,16 +182,16 @@ class FCN(nn.Module):
         conv7[1].load_state_dict(bn7.state_dict())
         return model
 
+    @property
+    def model_name(self) -> str:
+        return f"FCN-{self.variant}"
+
     def coarse_scores(self, x: torch.Tensor) -> torch.Tensor:
         """The stride-32 class scores of pool5, before any skip or upsampling (FCN-32s's "2×2 map")."""
-        return self.score_pool5(self.head(self.backbone(x)[-1]))
+        return self.score_pool5(self.head(self.backbone(x)["pool5"]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=self.in_channels, multiple=32, min_size=32, model=f"FCN-{self.variant}")
-        check_batch_norm(x, self.training, (x.shape[-2] // 32) * (x.shape[-1] // 32), f"FCN-{self.variant}")
-        features = self.backbone(x)
-        pooled = {"pool3": features[2], "pool4": features[3]}  # scores below = coarse_scores(x)
-        scores = self.score_pool5(self.head(features[4]))
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        scores = self.score_pool5(self.head(features["pool5"]))  # = coarse_scores(x)
         for name, skip in self.skips.items():  # fuse: 2× up, add the skip's scores
-            scores = self.up2[name](scores) + skip(pooled[name])
-        return self.upsample(scores)
+            scores = self.up2[name](scores) + skip(features[name])
+        return self.upsample(scores)  # fixed bilinear ×(32, 16 or 8): already the input's size

@@ -25,6 +25,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops import MultiScaleRoIAlign
 
 from .._guards import check_number
+from .._torch import eval_mode
 from .blocks import ConvBNReLU, check_input, check_sizes
 
 __all__ = ["TinyBackbone", "build_maskrcnn", "predict_instances", "to_maskrcnn_input", "random_hflip", "paint_detections"]
@@ -36,10 +37,11 @@ class TinyBackbone(nn.Module):
     ``out_channels`` is the attribute torchvision's detection heads read.
     """
 
-    def __init__(self, width: int = 32, out_channels: int = 64):
+    def __init__(self, width: int = 32, out_channels: int = 64, *, in_channels: int = 3):
         super().__init__()
+        self.in_channels = in_channels
         self.body = nn.Sequential(
-            ConvBNReLU(3, width, 3, stride=2),
+            ConvBNReLU(in_channels, width, 3, stride=2),
             ConvBNReLU(width, width),
             ConvBNReLU(width, out_channels, 3, stride=2),
             ConvBNReLU(out_channels, out_channels, 3, dilation=2),  # widens the receptive field at no cost
@@ -48,7 +50,7 @@ class TinyBackbone(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        check_input(x, in_channels=3, min_size=16, model="TinyBackbone")
+        check_input(x, in_channels=self.in_channels, min_size=16, model="TinyBackbone")
         return OrderedDict([("0", self.body(x))])
 
 
@@ -144,13 +146,11 @@ def predict_instances(model: MaskRCNN, images: list[torch.Tensor] | torch.Tensor
             images = list(images)
     captured = []
     hook = model.roi_heads.mask_predictor.register_forward_hook(lambda module, inputs, out: captured.append(out))
-    was_training = model.training
-    model.eval()
     try:
-        outputs = model(images)
+        with eval_mode(model):
+            outputs = model(images)
     finally:
         hook.remove()
-        model.train(was_training)
     logits = captured[0] if captured else None
     start = 0
     for output in outputs:

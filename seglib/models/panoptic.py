@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._guards import check_allocation, check_finite, check_number
-from .blocks import ConvBNReLU, check_input, check_sizes
+from .blocks import ConvBNReLU, SegmentationModel, check_sizes
 
 __all__ = ["SemanticNet", "paste_mask_logits", "upsnet_fusion"]
 
@@ -165,7 +165,7 @@ def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxe
     return (panoptic, logits) if return_logits else panoptic
 
 
-class SemanticNet(nn.Module):
+class SemanticNet(SegmentationModel):
     """A small fully convolutional semantic head for 128 px scenes: logits (N, C, H, W).
 
     Two stride-2 stages, three dilated convolutions (rates 2, 4, 8: a receptive field of
@@ -173,11 +173,12 @@ class SemanticNet(nn.Module):
     classifier and bilinear upsampling by 4 (lecture 002's FCN + DeepLab's atrous convolution).
     """
 
-    def __init__(self, num_classes: int, width: int = 32):
+    def __init__(self, num_classes: int = 21, width: int = 32, in_channels: int = 3):
         super().__init__()
-        check_sizes("SemanticNet", num_classes=num_classes, width=width)
+        check_sizes("SemanticNet", num_classes=num_classes, width=width, in_channels=in_channels)
+        self.num_classes, self.in_channels, self.multiple, self.min_size = num_classes, in_channels, 4, 16
         self.features = nn.Sequential(
-            ConvBNReLU(3, width, 3, stride=2),
+            ConvBNReLU(in_channels, width, 3, stride=2),
             ConvBNReLU(width, width),
             ConvBNReLU(width, 2 * width, 3, stride=2),
             ConvBNReLU(2 * width, 2 * width, 3, dilation=2),
@@ -186,7 +187,8 @@ class SemanticNet(nn.Module):
         )
         self.classifier = nn.Conv2d(2 * width, num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=3, multiple=4, min_size=16, model="SemanticNet")
-        return F.interpolate(self.classifier(self.features(x)), size=x.shape[-2:], mode="bilinear",
-                             align_corners=False)
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": self.features(x)}
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.classifier(features["out"])  # at stride 4; the skeleton resizes it to the input

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._torch import POINTWISE_LAYERS, as_pair, as_square, eval_mode, model_device, model_dtype
 from .blocks import check_input, check_sizes
 
 __all__ = [
@@ -65,23 +66,26 @@ class PatchClassifier(nn.Module):
     patch would make the patch's border differ from the same pixels seen inside a larger image,
     and the fully convolutional twin could not reproduce it.
 
-    Arguments:
+    Arguments (keyword-only: ``in_channels`` used to come first, so a positional call written
+    for that order fails loudly instead of swapping the two):
+        num_classes: output logits per patch (2 for EM: membrane / cell).
         in_channels: channels of the image (1 for EM).
-        num_classes: output logits per patch (2: membrane / cell).
         patch_size: side P of the square patch; every forward pass takes exactly P×P.
         widths: output channels of each conv block (its length is the number of blocks).
         kernel_sizes: one int for all blocks or one per block.
         pool: max-pooling size after each block: True → 2, False → none, an int, or one entry per block (e.g. ``(2, 2, False)``).
         hidden: widths of the hidden fully connected layers (``()``: one linear layer).
 
-    The defaults (notebook 03's net: 44×44 patches, which is exactly its receptive field; three
-    blocks of 8, 16, 16 channels with 5/5/3 kernels; one hidden layer of 32; 1.2M multiply-adds
-    per patch) are a CPU-sized version of the paper's N4 net: 65×65 patches, four blocks of 48
+    The layer defaults (notebook 03's net: 44×44 patches, which is exactly its receptive field;
+    three blocks of 8, 16, 16 channels with 5/5/3 kernels; one hidden layer of 32; 1.2M
+    multiply-adds per one-channel patch) are a CPU-sized version of the paper's N4 net: 65×65 patches, four blocks of 48
     maps with 4/5/4/4 kernels, a hidden layer of 200
-    (``PatchClassifier(1, 2, 65, (48,) * 4, (4, 5, 4, 4), hidden=(200,))``).
+    (``PatchClassifier(num_classes=2, in_channels=1, patch_size=65, widths=(48,) * 4,
+    kernel_sizes=(4, 5, 4, 4), hidden=(200,))``). ``num_classes`` and ``in_channels`` default to
+    21 and 3 like every model in ``seglib.models``; notebook 03's EM net passes 2 and 1.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, patch_size: int = 44,
+    def __init__(self, *, num_classes: int = 21, in_channels: int = 3, patch_size: int = 44,
                  widths: Sequence[int] = (8, 16, 16), kernel_sizes: int | Sequence[int] = (5, 5, 3),
                  pool: bool | int | Sequence[bool | int] = True, hidden: Sequence[int] = (32,)):
         super().__init__()
@@ -191,11 +195,8 @@ def sliding_window(model: nn.Module, image: torch.Tensor, patch_size: int | None
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     patches = extract_patches(image, patch_size, padding_mode)
     n, h, w = patches.shape[:3]
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else image.device
-    was_training = model.training
-    model.eval()
-    try:
+    device = model_device(model, default=image.device)
+    with eval_mode(model):
         rows_per_batch = max(1, batch_size // w)
         scores = []
         for b in range(n):
@@ -203,8 +204,6 @@ def sliding_window(model: nn.Module, image: torch.Tensor, patch_size: int | None
                 chunk = patches[b, r0 : r0 + rows_per_batch].reshape(-1, *patches.shape[3:])
                 for part in chunk.split(batch_size):
                     scores.append(model(part.to(device)))
-    finally:
-        model.train(was_training)
     logits = torch.cat(scores)
     return logits.reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
 
@@ -236,11 +235,13 @@ class FullyConvolutional(nn.Module):
         return y[..., :h, :w]
 
 
-_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity,
-              nn.Dropout, nn.Dropout2d, nn.BatchNorm2d)
+# The pixel-wise layers are ``_torch.POINTWISE_LAYERS`` (shared with ``analysis.receptive_field``),
+# less InstanceNorm2d (a patch's statistics are not the image's) and a softmax over anything but channels.
 SUPPORTED = ("Conv2d (padding 0), MaxPool2d / AvgPool2d (padding 0, floor mode), Flatten, Linear, "
-             "BatchNorm2d before Flatten, Dropout and pointwise activations (ReLU, LeakyReLU, ELU, GELU, "
-             "SiLU, Sigmoid, Tanh, Identity), nested in nn.Sequential")
+             "BatchNorm2d before Flatten, Dropout, Softmax / LogSoftmax over dim=1 and pointwise activations ("
+             + ", ".join(layer.__name__ for layer in POINTWISE_LAYERS if not issubclass(
+                 layer, (nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.Softmax, nn.LogSoftmax)))
+             + "), nested in nn.Sequential")
 
 
 def _layers(model: nn.Module) -> list[nn.Module]:
@@ -252,14 +253,11 @@ def _layers(model: nn.Module) -> list[nn.Module]:
 
 
 def _pair_is(value, expected: int) -> bool:
-    return all(v == expected for v in ((value, value) if isinstance(value, int) else value))
+    return as_pair(value) == (expected, expected)
 
 
 def _single(value) -> int:
-    a, b = (value, value) if isinstance(value, int) else value
-    if a != b:
-        raise ValueError(f"convolutionalize handles square kernels, strides and dilations only, got {tuple(value)}")
-    return int(a)
+    return as_square(value, "convolutionalize handles square kernels, strides and dilations only, got")
 
 
 class _AvgPoolDilated(nn.Module):
@@ -311,9 +309,7 @@ def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | 
     in_channels = getattr(model, "in_channels", None) or (first_conv.in_channels if first_conv else None)
     if in_channels is None:
         raise ValueError("cannot tell the number of input channels; the model has no Conv2d")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None else torch.float32
+    device, dtype = model_device(model), model_dtype(model)
     x = torch.zeros(1, in_channels, patch_size, patch_size, device=device, dtype=dtype)  # shapes only
 
     body: list[nn.Module] = []
@@ -321,69 +317,69 @@ def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | 
     total_stride = 1  # step between neighbouring windows in the input
     flat_shape = None  # (C, h, w) that Flatten saw; None before Flatten
     after_linear = False
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for layer in layers:
-                if isinstance(layer, nn.Conv2d):
-                    if flat_shape is not None:
-                        raise _unsupported(layer, "a Conv2d after Flatten")
-                    if layer.padding != "valid" and (isinstance(layer.padding, str) or not _pair_is(layer.padding, 0)):
-                        raise _unsupported(layer, "zero padding inside the patch differs from the neighbouring "
-                                           "pixels of a larger image; build the classifier with padding=0")
-                    k, s, d = _single(layer.kernel_size), _single(layer.stride), _single(layer.dilation)
-                    conv = nn.Conv2d(layer.in_channels, layer.out_channels, k, stride=1 if dense else s,
-                                     dilation=d * hole, groups=layer.groups, bias=layer.bias is not None)
-                    conv.load_state_dict(layer.state_dict())
-                    body.append(conv)
-                    hole, total_stride = (hole * s if dense else hole), total_stride * s
-                elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-                    if flat_shape is not None:
-                        raise _unsupported(layer, "pooling after Flatten")
-                    if not _pair_is(layer.padding, 0) or layer.ceil_mode:
-                        raise _unsupported(layer, "padded or ceil-mode pooling reads outside the patch")
-                    k = _single(layer.kernel_size)
-                    s = _single(layer.stride if layer.stride is not None else layer.kernel_size)
-                    if isinstance(layer, nn.MaxPool2d):
-                        d = _single(layer.dilation)
-                        body.append(nn.MaxPool2d(k, stride=1 if dense else s, dilation=d * hole))
-                    elif dense:
-                        body.append(_AvgPoolDilated(k, hole))
-                    else:
-                        body.append(nn.AvgPool2d(k, s))
-                    hole, total_stride = (hole * s if dense else hole), total_stride * s
-                elif isinstance(layer, nn.Flatten):
-                    if flat_shape is not None or x.dim() != 4 or layer.start_dim != 1:
-                        raise _unsupported(layer, "only one Flatten(start_dim=1) of a (N, C, h, w) map")
-                    flat_shape = tuple(x.shape[1:])
-                    x = x.flatten(1)
-                    continue
-                elif isinstance(layer, nn.Linear):
-                    if flat_shape is None:
-                        raise _unsupported(layer, "a Linear layer needs a Flatten before it")
-                    if not after_linear:
-                        c, h, w = flat_shape
-                        conv = nn.Conv2d(c, layer.out_features, (h, w), dilation=hole, bias=layer.bias is not None)
-                        conv.weight.copy_(layer.weight.reshape(layer.out_features, c, h, w))
-                    else:
-                        conv = nn.Conv2d(layer.in_features, layer.out_features, 1, bias=layer.bias is not None)
-                        conv.weight.copy_(layer.weight[:, :, None, None])
-                    if layer.bias is not None:
-                        conv.bias.copy_(layer.bias)
-                    body.append(conv)
-                    after_linear = True
-                elif isinstance(layer, _POINTWISE):
-                    if isinstance(layer, nn.BatchNorm2d) and flat_shape is not None:
-                        raise _unsupported(layer, "BatchNorm2d after Flatten")
-                    body.append(copy.deepcopy(layer))
+    with eval_mode(model), torch.no_grad():
+        for layer in layers:
+            if isinstance(layer, nn.Conv2d):
+                if flat_shape is not None:
+                    raise _unsupported(layer, "a Conv2d after Flatten")
+                if layer.padding != "valid" and (isinstance(layer.padding, str) or not _pair_is(layer.padding, 0)):
+                    raise _unsupported(layer, "zero padding inside the patch differs from the neighbouring "
+                                       "pixels of a larger image; build the classifier with padding=0")
+                k, s, d = _single(layer.kernel_size), _single(layer.stride), _single(layer.dilation)
+                conv = nn.Conv2d(layer.in_channels, layer.out_channels, k, stride=1 if dense else s,
+                                 dilation=d * hole, groups=layer.groups, bias=layer.bias is not None)
+                conv.load_state_dict(layer.state_dict())
+                body.append(conv)
+                hole, total_stride = (hole * s if dense else hole), total_stride * s
+            elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+                if flat_shape is not None:
+                    raise _unsupported(layer, "pooling after Flatten")
+                if not _pair_is(layer.padding, 0) or layer.ceil_mode:
+                    raise _unsupported(layer, "padded or ceil-mode pooling reads outside the patch")
+                k = _single(layer.kernel_size)
+                s = _single(layer.stride if layer.stride is not None else layer.kernel_size)
+                if isinstance(layer, nn.MaxPool2d):
+                    d = _single(layer.dilation)
+                    body.append(nn.MaxPool2d(k, stride=1 if dense else s, dilation=d * hole))
+                elif dense:
+                    body.append(_AvgPoolDilated(k, hole))
                 else:
-                    raise _unsupported(layer, f"{type(layer).__name__} is not a layer it knows how to convert")
-                x = layer(x.clone())  # follow the shapes through the original layer
-    finally:
-        model.train(was_training)
+                    body.append(nn.AvgPool2d(k, s))
+                hole, total_stride = (hole * s if dense else hole), total_stride * s
+            elif isinstance(layer, nn.Flatten):
+                if flat_shape is not None or x.dim() != 4 or layer.start_dim != 1:
+                    raise _unsupported(layer, "only one Flatten(start_dim=1) of a (N, C, h, w) map")
+                flat_shape = tuple(x.shape[1:])
+                x = x.flatten(1)
+                continue
+            elif isinstance(layer, nn.Linear):
+                if flat_shape is None:
+                    raise _unsupported(layer, "a Linear layer needs a Flatten before it")
+                if not after_linear:
+                    c, h, w = flat_shape
+                    conv = nn.Conv2d(c, layer.out_features, (h, w), dilation=hole, bias=layer.bias is not None)
+                    conv.weight.copy_(layer.weight.reshape(layer.out_features, c, h, w))
+                else:
+                    conv = nn.Conv2d(layer.in_features, layer.out_features, 1, bias=layer.bias is not None)
+                    conv.weight.copy_(layer.weight[:, :, None, None])
+                if layer.bias is not None:
+                    conv.bias.copy_(layer.bias)
+                body.append(conv)
+                after_linear = True
+            elif isinstance(layer, POINTWISE_LAYERS):
+                if isinstance(layer, nn.InstanceNorm2d):
+                    raise _unsupported(layer, "its statistics come from the whole map, so a patch and a larger "
+                                       "image are normalised differently")
+                if isinstance(layer, (nn.Softmax, nn.LogSoftmax)) and layer.dim != 1:
+                    raise _unsupported(layer, "only a softmax over the channels (dim=1) acts pixel by pixel")
+                if isinstance(layer, nn.BatchNorm2d) and flat_shape is not None:
+                    raise _unsupported(layer, "BatchNorm2d after Flatten")
+                body.append(copy.deepcopy(layer))
+            else:
+                raise _unsupported(layer, f"{type(layer).__name__} is not a layer it knows how to convert")
+            x = layer(x.clone())  # follow the shapes through the original layer
     if not after_linear:
         raise ValueError("the model has no Flatten + Linear head; it is already fully convolutional")
     net = FullyConvolutional(nn.Sequential(*body), patch_size, in_channels, 1 if dense else total_stride,
                              dense, pad, padding_mode)
-    return net.to(device=device, dtype=dtype).train(was_training)
+    return net.to(device=device, dtype=dtype).train(model.training)

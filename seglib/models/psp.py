@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
+from .blocks import ConvBNReLU, SegmentationModel, check_sizes
 from .deeplab import AtrousBackbone
 
 __all__ = ["PyramidPooling", "PSPNet"]
@@ -38,7 +38,7 @@ class PyramidPooling(nn.Module):
         return torch.cat([x, *pooled], 1)
 
 
-class PSPNet(nn.Module):
+class PSPNet(SegmentationModel):
     """A small PSPNet: atrous backbone (output stride 8), ``PyramidPooling``, 3×3 conv,
     1×1 classifier, bilinear upsampling. Input sides must be multiples of 8."""
 
@@ -46,14 +46,15 @@ class PSPNet(nn.Module):
                  bins: tuple[int, ...] = (1, 2, 3, 6), output_stride: int = 8):
         super().__init__()
         check_sizes("PSPNet", num_classes=num_classes, bins=bins)
-        self.in_channels, self.multiple = in_channels, output_stride
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.multiple = self.min_size = output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.ppm = PyramidPooling(self.backbone.out_channels, bins)
         self.head = nn.Sequential(ConvBNReLU(self.ppm.out_channels, widths[-1]), nn.Dropout(0.1),
                                   nn.Conv2d(widths[-1], num_classes, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.multiple, model="PSPNet")
-        check_batch_norm(x, self.training, 1, "PSPNet")  # the 1×1 pyramid bin is normalised too
-        logits = self.head(self.ppm(self.backbone(x)[1]))
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    def smallest_map(self, x: torch.Tensor) -> int:
+        return 1  # the 1×1 pyramid bin is normalised too
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.ppm(features["out"]))

@@ -19,6 +19,7 @@ weights. ``weights_source`` says which happened.
 """
 from __future__ import annotations
 
+import functools
 import http.client
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import torchvision
 from torch import nn
 
 from ..data.paths import display_path
-from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
+from .blocks import ConvBNReLU, SegmentationModel, check_sizes
 
 __all__ = ["ResNet18Encoder", "ResNetUNet", "cached_weights_path"]
 
@@ -67,7 +68,8 @@ def _resnet18(pretrained) -> tuple[nn.Module, str]:
 
 class ResNet18Encoder(nn.Module):
     """ResNet-18 as a multi-scale feature extractor; ``forward`` returns five maps at strides
-    2, 4, 8, 16, 32, taken by ``features`` = "identity" (truncation) or "hooks"."""
+    2, 4, 8, 16, 32, named after the torchvision layers they come from (``relu``, the stem's,
+    then ``layer1`` ... ``layer4``), taken by ``features`` = "identity" (truncation) or "hooks"."""
 
     channels = (64, 64, 128, 256, 512)
 
@@ -79,27 +81,27 @@ class ResNet18Encoder(nn.Module):
         self.resnet, self.weights_source = _resnet18(pretrained)
         self.resnet.avgpool = nn.Identity()  # strategy 1 of the lecture: drop the classifier head
         self.resnet.fc = nn.Identity()
-        self._store: list[torch.Tensor] = []
+        self._store: dict[str, torch.Tensor] = {}
         if features == "hooks":
             for name in HOOKED:  # strategy 2: intercept the activations as they pass
-                getattr(self.resnet, name).register_forward_hook(self._hook)
+                getattr(self.resnet, name).register_forward_hook(functools.partial(self._hook, name))
 
-    def _hook(self, module, inputs, output) -> None:
-        self._store.append(output)
+    def _hook(self, name: str, module, inputs, output) -> None:
+        self._store[name] = output
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         r = self.resnet
         if self.features == "hooks":
-            self._store = []
+            self._store = {}
             r(x)  # the hooks fill self._store; the (identity) head's output is not needed
-            features, self._store = self._store, []
+            features, self._store = self._store, {}
             return features
         x = r.relu(r.bn1(r.conv1(x)))
-        features = [x]
+        features = {"relu": x}
         x = r.maxpool(x)
-        for layer in (r.layer1, r.layer2, r.layer3, r.layer4):
-            x = layer(x)
-            features.append(x)
+        for name in HOOKED[1:]:
+            x = getattr(r, name)(x)
+            features[name] = x
         return features
 
 
@@ -118,14 +120,20 @@ class DecoderBlock(nn.Module):
         return self.conv(x)
 
 
-class ResNetUNet(nn.Module):
+class ResNetUNet(SegmentationModel):
     """U-Net with a ResNet-18 encoder: five decoder blocks of ``decoder_channels`` climb from
     stride 32 to stride 1, concatenating the encoder maps at strides 16, 8, 4, 2; a 3×3
-    convolution scores the classes. Inputs: 3 channels, sides divisible by 32."""
+    convolution scores the classes. Inputs: 3 channels (ResNet-18's stem), sides divisible by 32."""
 
     def __init__(self, num_classes: int = 21, features: str = "identity", pretrained="auto",
-                 decoder_channels=(128, 64, 32, 32, 16)):
+                 decoder_channels=(128, 64, 32, 32, 16), *, in_channels: int = 3):
         super().__init__()
+        if in_channels != 3:
+            raise ValueError(f"ResNetUNet takes RGB images: ResNet-18's stem (and its ImageNet weights) has 3 input "
+                             f"channels, got in_channels={in_channels!r}; convert the images to 3 channels, or use "
+                             f"UNet(in_channels={in_channels!r})")
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.multiple = self.min_size = 32
         if len(decoder_channels) != 5:
             raise ValueError(f"give five decoder_channels (strides 16, 8, 4, 2, 1), got {len(decoder_channels)}")
         check_sizes("ResNetUNet", num_classes=num_classes, decoder_channels=decoder_channels)
@@ -136,11 +144,12 @@ class ResNetUNet(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(i, s, o) for i, s, o in zip(ins, skips, decoder_channels))
         self.classifier = nn.Conv2d(decoder_channels[-1], num_classes, 3, padding=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=3, multiple=32, min_size=32, model="ResNetUNet")
-        check_batch_norm(x, self.training, (x.shape[-2] // 32) * (x.shape[-1] // 32), "ResNetUNet")
-        features = self.encoder(x)
-        x = features.pop()
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.encoder(x)
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        skips = [features[name] for name in HOOKED]  # strides 2 .. 32
+        x = skips.pop()
         for block in self.decoder:
-            x = block(x, features.pop() if features else None)
+            x = block(x, skips.pop() if skips else None)
         return self.classifier(x)

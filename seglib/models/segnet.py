@@ -15,7 +15,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, check_batch_norm, check_input, check_sizes
+from .blocks import ConvBNReLU, SegmentationModel, check_sizes
 
 __all__ = ["SegNet"]
 
@@ -24,7 +24,7 @@ def _convs(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*(ConvBNReLU(a, b) for a, b in pairwise(widths)))
 
 
-class SegNet(nn.Module):
+class SegNet(SegmentationModel):
     """SegNet with ``len(widths)`` stages of ``convs_per_stage`` ConvBNReLU layers each; input
     sides must be divisible by 2^len(widths). Returns logits (N, num_classes, H, W).
 
@@ -52,16 +52,21 @@ class SegNet(nn.Module):
         self.unpool = nn.MaxUnpool2d(2, 2)
         self.classifier = nn.Conv2d(widths[0], num_classes, 3, padding=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=self.in_channels, multiple=self.multiple, model="SegNet")
-        check_batch_norm(x, self.training, (x.shape[-2] * x.shape[-1]) // (self.multiple // 2) ** 2, "SegNet")
-        indices, sizes = [], []
-        for encoder in self.encoders:
-            x = encoder(x)
-            sizes.append(x.shape[-2:])
-            x, where = self.pool(x)  # remember where each maximum was
-            indices.append(where)
-        for decoder in self.decoders:
-            x = self.unpool(x, indices.pop(), output_size=sizes.pop())  # put it back there
-            x = decoder(x)
+    def smallest_map(self, x: torch.Tensor) -> int:
+        return (x.shape[-2] * x.shape[-1]) // (self.multiple // 2) ** 2  # the last stage's, before pooling
+
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Stage i's pooled map ``pool{i}`` and where each maximum came from, ``indices{i}``
+        (the switches the decoder unpools with), i = 1 .. len(widths)."""
+        features = {}
+        for i, encoder in enumerate(self.encoders, start=1):
+            features[f"pool{i}"], features[f"indices{i}"] = self.pool(encoder(x))  # remember where each maximum was
+            x = features[f"pool{i}"]
+        return features
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = features[f"pool{len(self.encoders)}"]
+        for i, decoder in zip(reversed(range(1, len(self.encoders) + 1)), self.decoders):
+            where = features[f"indices{i}"]
+            x = decoder(self.unpool(x, where, output_size=[2 * s for s in where.shape[-2:]]))  # put it back there
         return self.classifier(x)

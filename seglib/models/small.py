@@ -10,23 +10,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, check_input
+from .blocks import ConvBNReLU, SegmentationModel
 
 __all__ = ["SmallDilatedNet"]
 
 
-class SmallDilatedNet(nn.Module):
+class SmallDilatedNet(SegmentationModel):
     """Output stride 4; ``width`` channels throughout; logits (N, ``num_classes``, H, W)."""
 
     def __init__(self, num_classes: int = 21, width: int = 24, in_channels: int = 3):
         super().__init__()
-        self.in_channels = in_channels
+        self.num_classes, self.in_channels, self.multiple = num_classes, in_channels, 4
         self.features = nn.Sequential(
             ConvBNReLU(in_channels, width, stride=2), ConvBNReLU(width, width), ConvBNReLU(width, width, stride=2),
             ConvBNReLU(width, width, dilation=2), ConvBNReLU(width, width, dilation=4))
         self.classifier = nn.Conv2d(width, num_classes, 1)
         self.upsample = nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=self.in_channels, multiple=4, model="SmallDilatedNet")
-        return self.upsample(self.classifier(self.features(x)))
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": self.features(x)}
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.upsample(self.classifier(features["out"]))

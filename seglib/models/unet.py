@@ -26,7 +26,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .blocks import SqueezeExcitation, check_batch_norm, check_input, check_sizes
+from .blocks import SegmentationModel, SqueezeExcitation, check_sizes
 
 __all__ = ["DoubleConv", "UNet", "center_crop"]
 
@@ -72,14 +72,16 @@ class Up(nn.Module):
         return self.conv(torch.cat([center_crop(skip, x.shape[-2:]), x], dim=1))
 
 
-class UNet(nn.Module):
+class UNet(SegmentationModel):
     """U-Net with ``depth`` poolings and ``base_width`` channels at the first level.
 
     Returns logits (N, num_classes, H', W'): H' = H with ``padding="same"``, and
-    ``UNet.output_size(H, depth)`` with ``padding="valid"``.
+    ``UNet.output_size(H, depth)`` with ``padding="valid"``. ``num_classes`` and ``in_channels``
+    default to 21 and 3 like every model here (they used to default to the paper's 2 and 1:
+    pass ``num_classes=2, in_channels=1`` for EM membranes).
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, depth: int = 4, base_width: int = 64,
+    def __init__(self, num_classes: int = 21, in_channels: int = 3, depth: int = 4, base_width: int = 64,
                  padding: str = "same", upsampling: str = "transposed", se: bool = False, se_reduction: int = 16):
         super().__init__()
         if padding not in PADDINGS:
@@ -91,6 +93,8 @@ class UNet(nn.Module):
         check_sizes("UNet", num_classes=num_classes, in_channels=in_channels, depth=depth, base_width=base_width,
                     se_reduction=se_reduction)
         self.num_classes, self.in_channels, self.depth, self.padding = num_classes, in_channels, depth, padding
+        self.multiple = 2**depth if padding == "same" else 1
+        self.resize_output = False  # "same" keeps the size; "valid" makes the output smaller on purpose
         pad = 1 if padding == "same" else 0
         widths = [base_width * 2**i for i in range(depth + 1)]
         self.downs = nn.ModuleList([DoubleConv(in_channels, widths[0], pad)])
@@ -128,11 +132,17 @@ class UNet(nn.Module):
         step = 2**depth
         return max(math.ceil((size + 4) / step), 12) * step - 4
 
-    def _check(self, x: torch.Tensor) -> None:
+    @property
+    def model_name(self) -> str:
+        return "UNet" if self.padding == "same" else "UNet(padding='valid')"
+
+    def smallest_map(self, x: torch.Tensor) -> int | None:
+        return super().smallest_map(x) if self.padding == "same" else None
+
+    def check(self, x: torch.Tensor) -> None:
+        super().check(x)
         if self.padding == "same":
-            check_input(x, in_channels=self.in_channels, multiple=2**self.depth, model="UNet")
             return
-        check_input(x, in_channels=self.in_channels, model="UNet(padding='valid')")
         h, w = x.shape[-2:]
         good_h, good_w = self.valid_input_size(h, self.depth), self.valid_input_size(w, self.depth)
         if (good_h, good_w) != (h, w):
@@ -143,16 +153,19 @@ class UNet(nn.Module):
                 f"mode='reflect') (the paper mirrors the border), or crop the images."
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x)
-        if self.padding == "same":
-            step = 2**self.depth
-            check_batch_norm(x, self.training, (x.shape[-2] // step) * (x.shape[-1] // step), "UNet")
-        skips = []
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The contracting path: ``{"down0": ..., "down{depth}": ...}``, level i at stride 2^i
+        (the last, the bottleneck, after the optional Squeeze-and-Excitation)."""
+        features = {}
         for i, down in enumerate(self.downs):
             x = down(x if i == 0 else self.pool(x))
-            skips.append(x)
-        x = self.se(skips.pop())
-        for up in self.ups:
-            x = up(x, skips.pop())
+            features[f"down{i}"] = x
+        features[f"down{self.depth}"] = self.se(x)
+        return features
+
+    def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The expanding path: up from the bottleneck, concatenating each level's map (the skips)."""
+        x = features[f"down{self.depth}"]
+        for i, up in zip(reversed(range(self.depth)), self.ups):
+            x = up(x, features[f"down{i}"])
         return self.classifier(x)

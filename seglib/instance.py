@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .data.labels import segment_box_and_area
 from .metrics import _as_panoptic, _check_divisor
 
 __all__ = [
@@ -250,10 +251,8 @@ def panoptic_to_coco(panoptic, *, label_divisor: int = 1000, void_label: int = -
     for number, pan_id in enumerate(ids.tolist(), start=1):
         mask = panoptic == pan_id
         segments[mask] = number
-        rows, cols = np.nonzero(mask)
-        x, y = int(cols.min()), int(rows.min())
-        info.append({"id": number, "category_id": pan_id // label_divisor, "area": int(mask.sum()),
-                     "bbox": [x, y, int(cols.max()) + 1 - x, int(rows.max()) + 1 - y], "iscrowd": 0})
+        box, area = segment_box_and_area(mask)
+        info.append({"id": number, "category_id": pan_id // label_divisor, "area": area, "bbox": box, "iscrowd": 0})
     return segments, info
 
 

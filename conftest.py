@@ -6,6 +6,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+import pytest
+
 # Tests never depend on a real dataset being present (DESIGN.md: tests pin the stand-in).
 os.environ["SEGLIB_DATASET"] = "synthetic"
 # albumentations checks online for a newer release on import; never in tests.
@@ -32,3 +34,11 @@ def pytest_configure(config):
         noise = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(noise)
         noise.install(IPyNbCell)
+
+
+def pytest_collection_modifyitems(config, items):
+    # nbval's items are the cells of whole-notebook runs (12-90 s a notebook): all `slow`, so that
+    # `pytest -m "not slow and not book"` is the fast everyday loop (CONTRIBUTING.md).
+    for item in items:
+        if item.nodeid.split("::", 1)[0].endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)

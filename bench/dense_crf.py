@@ -6,7 +6,7 @@ Run from the repository root:
 
     python bench/dense_crf.py [--repeats 3] [--threads 1] [--breakdown]
 
-For each size it prints the best-of-``repeats`` wall-clock time (``seglib.analysis.time_calls``,
+For each size it prints the best-of-``repeats`` wall-clock time (``seglib.timing.time_calls``,
 interleaved rounds, ``--threads`` torch threads) of
 
 - seglib with pydensecrf's README parameters (``crf.README_PARAMS``) and semantics
@@ -36,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-from seglib import analysis, crf
+from seglib import crf, timing
 
 
 def scene(height: int, width: int, classes: int = 21, seed: int = 0):
@@ -135,7 +135,7 @@ def main(argv=None) -> None:
                                                                                 crf.README_PARAMS)
             times["pydensecrf2, seglib's default parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
                                                                                           crf.DEFAULTS)
-        best = analysis.time_calls(times, repeats=args.repeats, threads=args.threads)
+        best = timing.time_calls(times, repeats=args.repeats, threads=args.threads)
         changed = float((refined.argmax(0) != probs.argmax(0)).float().mean())
         print(f"{width}x{height}: peak RSS growth of one seglib call {peak:.0f} MB (ru_maxrss); "
               f"labels changed by the CRF {changed:.1%}")
@@ -151,7 +151,7 @@ def main(argv=None) -> None:
             theirs = pydensecrf_refine(probs.numpy(), image_hwc, 5, crf.README_PARAMS).argmax(0)
             print(f"  label agreement, seglib with pydensecrf's choices vs pydensecrf2: {(ours == theirs).mean():.2%}")
         if args.breakdown:
-            with analysis.cpu_threads(args.threads):
+            with timing.cpu_threads(args.threads):
                 split = {"README + pydensecrf's semantics": breakdown(probs, image, like_pydensecrf),
                          "defaults": breakdown(probs, image, {})}
             print(f"    {'parts of one seglib call (one run)':40s} " + " ".join(f"{k:>32s}" for k in split))

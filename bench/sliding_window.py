@@ -15,7 +15,7 @@ Run from the repository root::
 
 It prints one row per size: side, windows, sliding-window seconds, fully convolutional
 milliseconds, speed-up, largest absolute logit difference; then the multiply-add ratio per pixel.
-Timings use ``seglib.analysis.time_calls`` (best of ``--repeats`` for the fast network, one run
+Timings use ``seglib.timing.time_calls`` (best of ``--repeats`` for the fast network, one run
 of the slow one) with ``--threads`` CPU threads (default 1, steady on a busy machine). The exit
 status is 1 if the outputs differ anywhere, or if the speed-up at the largest size is below
 ``--min-speedup``.
@@ -28,7 +28,7 @@ import sys
 import torch
 
 import seglib
-from seglib import analysis, data
+from seglib import analysis, data, timing
 from seglib.models.patch import PatchClassifier, convolutionalize, sliding_window
 
 
@@ -58,10 +58,10 @@ def main(argv=None) -> int:
     for s in sorted(args.sizes):
         crop = image[..., :s, :s]
         out = {}
-        slow = analysis.time_calls({"slow": lambda: out.__setitem__("slow", sliding_window(
+        slow = timing.time_calls({"slow": lambda: out.__setitem__("slow", sliding_window(
             model, crop, batch_size=args.batch_size))}, repeats=1, warmup=0, threads=args.threads)["slow"]
         with torch.no_grad():
-            fast = analysis.time_calls({"fast": lambda: out.__setitem__("fast", dense(crop))},
+            fast = timing.time_calls({"fast": lambda: out.__setitem__("fast", dense(crop))},
                                        repeats=args.repeats, threads=args.threads)["fast"]
         diff = (out["fast"] - out["slow"]).abs().max().item()
         same = torch.allclose(out["fast"], out["slow"], atol=1e-5, rtol=1e-5) and torch.equal(

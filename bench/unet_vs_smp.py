@@ -5,7 +5,7 @@ present, see ``seglib.data.voc_root``):
 
 1. **training throughput**: images per second of one training step (forward, cross-entropy,
    backward, Adam step) on a batch of 32 random images, best of ``--repeats`` interleaved rounds
-   (``seglib.analysis.time_calls``);
+   (``seglib.timing.time_calls``);
 2. **mIoU in the same wall-clock budget**: each model trains for ``--budget`` seconds (Adam,
    lr 3e-3, batch 32, the course train split), then its validation mIoU is measured.
 
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import seglib
-from seglib import analysis, data, train
+from seglib import analysis, data, timing, train
 from seglib.models.unet import UNet
 
 SIZE, BATCH, LR = 64, 32, 3e-3
@@ -62,7 +62,7 @@ def throughput(named: dict, repeats: int, threads: int | None, num_classes: int)
 
         model.train()
         steps[name] = step
-    best = analysis.time_calls(steps, repeats=repeats, threads=threads)
+    best = timing.time_calls(steps, repeats=repeats, threads=threads)
     return {name: BATCH / seconds for name, seconds in best.items()}
 
 

@@ -476,9 +476,7 @@ def _scenes(split: str) -> list[dict]:
 def _scene_tensors(split: str, size: int | None = None):
     """The scenes as (images in [0, 1], semantic labels); at ``size`` (area-resized) the images
     are normalised with ImageNet's statistics, as the VOC-format tasks' are."""
-    items = _scenes(split)
-    images = torch.as_tensor(np.stack([item["image"] for item in items])).permute(0, 3, 1, 2).float() / 255
-    labels = torch.as_tensor(np.stack([item["semantic"] for item in items])).long()
+    images, labels = data.scene_tensors(_scenes(split))
     if size is None:
         return images, labels
     images = F.interpolate(images, size=(size, size), mode="area")

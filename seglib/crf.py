@@ -79,8 +79,8 @@ rather than running out of memory or for hours; ``max_pixels`` raises the limit.
 
 ``dense_crf(probs, image)`` is the function to use; ``mean_field`` also returns every
 iteration's scores and beliefs; ``PairwiseKernels`` are the two filters, shared with
-CRF-as-RNN (``seglib.models.crfrnn``). ``boundary_band`` and ``boundary_accuracy`` measure
-refinement near object borders.
+CRF-as-RNN (``seglib.models.crfrnn``). Refinement near object borders is measured by
+``seglib.metrics.boundary_accuracy``.
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ import torch
 import torch.nn.functional as F
 
 from ._guards import check_number
-from .analysis import cpu_threads
+from .timing import cpu_threads
 
 __all__ = [
     "DEFAULTS",
@@ -108,8 +108,6 @@ __all__ = [
     "ExactKernel",
     "smoothness_filter",
     "PermutohedralLattice",
-    "boundary_band",
-    "boundary_accuracy",
 ]
 
 MIN_WIDTH = 0.01  # kernel widths below this link no two pixels (or colour levels) and overflow the lattice
@@ -861,36 +859,3 @@ def dense_crf_weights(probs, image, weights, n_iters: int = 5, **kernel_params) 
         kernels = PairwiseKernels(image.float(), method="fast", **options)
         return [_iterate_fast(unary, kernels, n_iters, 1 - torch.eye(c), False, w_a, w_s)["beliefs"][-1]
                 if n_iters and (w_a or w_s) else torch.softmax(-unary, 0) for w_a, w_s in weights]
-
-
-# --------------------------------------------------------------------------- boundary metric
-def boundary_band(target: torch.Tensor, width: int, ignore_index: int = 255) -> torch.Tensor:
-    """Boolean mask of the pixels within ``width`` px (chessboard distance) of a class boundary
-    of ``target`` (H, W) or (N, H, W). Void pixels (``ignore_index``) count as boundary, since in
-    VOC they *are* the border band; they are themselves excluded from scoring by the metrics."""
-    t = torch.as_tensor(target)
-    batch = t.reshape(-1, 1, *t.shape[-2:]).long()
-    padded = F.pad(batch.float(), (1, 1, 1, 1), mode="replicate")
-    centre = padded[..., 1:-1, 1:-1]
-    edge = torch.zeros_like(centre, dtype=torch.bool)
-    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        edge |= padded[..., dy : dy + centre.shape[-2], dx : dx + centre.shape[-1]] != centre
-    edge |= batch == ignore_index
-    band = F.max_pool2d(edge.float(), 2 * width + 1, stride=1, padding=width) > 0
-    return band.reshape(t.shape)
-
-
-def boundary_accuracy(pred, target, width: int = 3, num_classes: int = 21, ignore_index: int = 255) -> dict:
-    """Scores restricted to the band of ``width`` px around the ground-truth boundaries (the
-    "trimap" evaluation of Kohli et al. 2009 used by DeepLab): pixel accuracy and mIoU of the
-    non-void pixels inside the band. ``pred`` and ``target`` are (N, H, W) or (H, W) labels."""
-    from .metrics import ConfusionMatrix
-
-    pred, target = torch.as_tensor(pred), torch.as_tensor(target).long()
-    band = boundary_band(target, width, ignore_index)
-    banded = torch.where(band, target, torch.full_like(target, ignore_index))
-    cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
-    cm.update(pred.reshape(banded.shape).long(), banded)
-    result = cm.compute()
-    return {"pixel_accuracy": result["pixel_accuracy"], "miou": result["miou"],
-            "pixels": int((banded != ignore_index).sum())}

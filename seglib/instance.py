@@ -9,7 +9,8 @@ to obtain this"; instances then come from grouping its pixels. Two groupings:
   distance transform of each component, one basin per distance peak, which splits blobs with
   a "waist" such as two touching balls (``skimage.segmentation.watershed``).
 
-Formats (``seglib.metrics.panoptic_quality`` reads the third):
+Formats (``seglib.metrics.panoptic_quality`` reads the third; the functions below convert between
+them, e.g. ``to_panoptic`` from the second to the third):
 
 1. a list of binary masks (K, H, W) with one category per mask (what Mask R-CNN outputs);
 2. a semantic map (H, W) plus an instance-id map (H, W), 0 for stuff (``PanopticScenes``);
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .metrics import to_panoptic
+from .data.labels import segment_box_and_area
+from .metrics import _as_panoptic, _check_divisor
 
 __all__ = [
     "coco_to_panoptic",
@@ -36,6 +38,7 @@ __all__ = [
     "masks_to_panoptic",
     "panoptic_to_coco",
     "panoptic_to_instances",
+    "to_panoptic",
     "watershed_instances",
 ]
 
@@ -177,6 +180,24 @@ def instances_to_masks(instances) -> tuple[np.ndarray, np.ndarray]:
     return instances[None] == ids[:, None, None], ids
 
 
+def to_panoptic(semantic, instances, *, ignore_index: int = 255, label_divisor: int = 1000,
+                void_label: int = -1) -> np.ndarray:
+    """Format 2 → format 3: a panoptic map for ``seglib.metrics.panoptic_quality`` (Kirillov et
+    al., 2019) from a semantic map (H, W) and an instance map (H, W) (0 for stuff, 1..K for
+    things): ``category * label_divisor + instance``, with ``void_label`` where the semantic map
+    holds ``ignore_index``."""
+    _check_divisor(label_divisor, void_label)
+    semantic = _as_panoptic(semantic, "semantic map")
+    instances = _as_panoptic(instances, "instance map")
+    if semantic.shape != instances.shape:
+        raise ValueError(f"semantic and instance maps must be (H, W) of equal shape, got {semantic.shape} and {instances.shape}")
+    if semantic.size and ((semantic < 0).any() or (instances < 0).any()):
+        raise ValueError("semantic categories and instance ids must be non-negative (void: ignore_index)")
+    if instances.max(initial=0) >= label_divisor:
+        raise ValueError(f"an instance id ({instances.max()}) reaches label_divisor={label_divisor}; raise label_divisor")
+    return np.where(semantic == ignore_index, void_label, semantic * label_divisor + instances)
+
+
 def masks_to_panoptic(masks, categories, semantic=None, *, stuff_ids: Iterable[int] = (), label_divisor: int = 1000,
                       void_label: int = -1, ignore_index: int = 255, threshold: float = 0.5) -> np.ndarray:
     """Binary masks (K, H, W) with categories (K,) → panoptic map (H, W) int64.
@@ -230,10 +251,8 @@ def panoptic_to_coco(panoptic, *, label_divisor: int = 1000, void_label: int = -
     for number, pan_id in enumerate(ids.tolist(), start=1):
         mask = panoptic == pan_id
         segments[mask] = number
-        rows, cols = np.nonzero(mask)
-        x, y = int(cols.min()), int(rows.min())
-        info.append({"id": number, "category_id": pan_id // label_divisor, "area": int(mask.sum()),
-                     "bbox": [x, y, int(cols.max()) + 1 - x, int(rows.max()) + 1 - y], "iscrowd": 0})
+        box, area = segment_box_and_area(mask)
+        info.append({"id": number, "category_id": pan_id // label_divisor, "area": area, "bbox": box, "iscrowd": 0})
     return segments, info
 
 

@@ -2,7 +2,8 @@
 
 Lectures 000, 001 and 004 define pixel accuracy, mean class accuracy, IoU and mIoU; FCN
 (Long et al., 2015) adds frequency-weighted IoU; Dice is the F1 score of a mask; panoptic
-quality comes from Kirillov et al. (2019). Conventions used throughout:
+quality comes from Kirillov et al. (2019); the boundary band ("trimap") accuracy from Kohli et
+al. (2009), as DeepLab reports it. Conventions used throughout:
 
 - the confusion matrix ``M[t, p]`` counts pixels of true class ``t`` predicted as ``p``;
 - pixels whose target is ``ignore_index`` (VOC's 255 "void") are left out of every count;
@@ -16,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._guards import check_allocation
 
@@ -28,8 +30,9 @@ __all__ = [
     "background_scores",
     "stride_ceiling",
     "binary_metrics",
+    "boundary_band",
+    "boundary_accuracy",
     "panoptic_quality",
-    "to_panoptic",
 ]
 
 
@@ -281,6 +284,37 @@ def binary_metrics(pred, target) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- boundary accuracy
+def boundary_band(target: torch.Tensor, width: int, ignore_index: int = 255) -> torch.Tensor:
+    """Boolean mask of the pixels within ``width`` px (chessboard distance) of a class boundary
+    of ``target`` (H, W) or (N, H, W). Void pixels (``ignore_index``) count as boundary, since in
+    VOC they *are* the border band; they are themselves excluded from scoring by the metrics."""
+    t = torch.as_tensor(target)
+    batch = t.reshape(-1, 1, *t.shape[-2:]).long()
+    padded = F.pad(batch.float(), (1, 1, 1, 1), mode="replicate")
+    centre = padded[..., 1:-1, 1:-1]
+    edge = torch.zeros_like(centre, dtype=torch.bool)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        edge |= padded[..., dy : dy + centre.shape[-2], dx : dx + centre.shape[-1]] != centre
+    edge |= batch == ignore_index
+    band = F.max_pool2d(edge.float(), 2 * width + 1, stride=1, padding=width) > 0
+    return band.reshape(t.shape)
+
+
+def boundary_accuracy(pred, target, width: int = 3, num_classes: int = 21, ignore_index: int = 255) -> dict:
+    """Scores restricted to the band of ``width`` px around the ground-truth boundaries (the
+    "trimap" evaluation of Kohli et al. 2009 used by DeepLab): pixel accuracy and mIoU of the
+    non-void pixels inside the band. ``pred`` and ``target`` are (N, H, W) or (H, W) labels."""
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target).long()
+    band = boundary_band(target, width, ignore_index)
+    banded = torch.where(band, target, torch.full_like(target, ignore_index))
+    cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+    cm.update(pred.reshape(banded.shape).long(), banded)
+    result = cm.compute()
+    return {"pixel_accuracy": result["pixel_accuracy"], "miou": result["miou"],
+            "pixels": int((banded != ignore_index).sum())}
+
+
 # --------------------------------------------------------------------------- panoptic quality
 def _segments(panoptic: np.ndarray, label_divisor: int, void_label: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segment ids, their categories and areas in a panoptic map (id = category * divisor + instance)."""
@@ -401,23 +435,6 @@ def panoptic_quality(
         "pq_per_class": pq, "sq_per_class": sq, "rq_per_class": rq,
         "tp": tp, "fp": fp, "fn": fn,
     }
-
-
-def to_panoptic(semantic, instances, *, ignore_index: int = 255, label_divisor: int = 1000,
-                void_label: int = -1) -> np.ndarray:
-    """A panoptic map for ``panoptic_quality`` from a semantic map (H, W) and an instance map
-    (H, W) (0 for stuff, 1..K for things): ``category * label_divisor + instance``, with
-    ``void_label`` where the semantic map holds ``ignore_index``."""
-    _check_divisor(label_divisor, void_label)
-    semantic = _as_panoptic(semantic, "semantic map")
-    instances = _as_panoptic(instances, "instance map")
-    if semantic.shape != instances.shape:
-        raise ValueError(f"semantic and instance maps must be (H, W) of equal shape, got {semantic.shape} and {instances.shape}")
-    if semantic.size and ((semantic < 0).any() or (instances < 0).any()):
-        raise ValueError("semantic categories and instance ids must be non-negative (void: ignore_index)")
-    if instances.max(initial=0) >= label_divisor:
-        raise ValueError(f"an instance id ({instances.max()}) reaches label_divisor={label_divisor}; raise label_divisor")
-    return np.where(semantic == ignore_index, void_label, semantic * label_divisor + instances)
 
 
 MAX_CATEGORIES = 1 << 16  # without num_categories: more than any dataset has (COCO 200, ADE20K 3688)

@@ -503,7 +503,7 @@ def paint_panoptic(panoptic, categories, label_divisor: int = 1000) -> np.ndarra
     panoptic = np.asarray(panoptic.detach().cpu() if hasattr(panoptic, "detach") else panoptic)
     if not np.issubdtype(panoptic.dtype, np.integer):
         raise ValueError(f"a panoptic map holds integer ids (category * label_divisor + instance), got dtype "
-                         f"{panoptic.dtype}; build it with seglib.metrics.to_panoptic")
+                         f"{panoptic.dtype}; build it with seglib.instance.to_panoptic")
     label_divisor = check_number(label_divisor, "label_divisor", minimum=1, integer=True,
                                  hint="it must be the one the map was built with (1000 by default)")
     if not isinstance(categories, dict):

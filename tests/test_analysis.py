@@ -155,42 +155,6 @@ def test_count_macs_works_on_the_meta_device_without_memory():
     assert analysis.count_macs(fc6, (512, 7, 7)) == 4096 * 512 * 49
 
 
-def test_time_calls_takes_the_best_round_interleaved_and_restores_threads():
-    import time as _time
-
-    order = []
-    durations = iter([0.03, 0.002, 0.001])  # rounds for "slow"; the first is the warm-up
-
-    def slow():
-        order.append("slow")
-        _time.sleep(next(durations))
-
-    def fast():
-        order.append("fast")
-
-    threads = torch.get_num_threads()
-    best = analysis.time_calls({"slow": slow, "fast": fast}, repeats=2, warmup=1, threads=1)
-    assert order == ["slow", "fast", "slow", "fast", "slow", "fast"]  # warm-ups, then interleaved rounds
-    assert 0.001 <= best["slow"] < 0.002 and best["fast"] < best["slow"]
-    assert torch.get_num_threads() == threads
-    with pytest.raises(ValueError, match="repeats must be at least 1"):
-        analysis.time_calls({"f": fast}, repeats=0)
-    with pytest.raises(ValueError, match="at least one call"):
-        analysis.time_calls({})
-
-
-def test_cpu_threads_sets_and_restores():
-    before = torch.get_num_threads()
-    with analysis.cpu_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with analysis.cpu_threads(None):
-        assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), analysis.cpu_threads(1):
-        raise RuntimeError("restored even when the block fails")
-    assert torch.get_num_threads() == before
-
-
 def test_activation_bytes_sums_every_layer_output():
     net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 3, 3))
     # conv 2x8x8, relu 2x8x8, pool 2x4x4, conv 3x2x2; float32

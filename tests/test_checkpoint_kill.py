@@ -32,7 +32,10 @@ import torch
 
 from seglib import train
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper forks its workers (POSIX only)")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper forks its workers (POSIX only)"),
+    pytest.mark.slow,  # real processes killed mid-write: ~10 s for the file
+]
 
 # Shared by the worker (run by the zygote) and this test (which resumes what the worker left).
 RUN_SOURCE = '''

@@ -21,10 +21,11 @@ def test_every_recipe_has_a_checkpoint_within_budget():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_checkpoint_reproduces_its_val_miou(name):
-    """Strict load (course.load raises on a stale fingerprint or settings), evaluation on the
-    validation data, and the stored seed-0 result, which was measured on the float16 weights."""
-    model = course.load(name)
+def test_checkpoint_loads_strictly_and_matches_its_recipe(name):
+    """Strict load (course.load raises on a stale fingerprint or settings), the record's settings,
+    seeds and histories, and float16 weights: what a change to a model class or a recipe breaks,
+    checked in the everyday loop (the evaluation below is slow)."""
+    course.load(name)
     meta = course.record(name)
     assert meta["settings"] == course.RECIPES[name].settings()
     assert [run["seed"] for run in meta["runs"]] == list(course.RECIPES[name].seeds)
@@ -33,6 +34,15 @@ def test_checkpoint_reproduces_its_val_miou(name):
         assert run["seconds"] > 0 and run["device"]
     assert all(v.dtype in (torch.float16, torch.int64) for v in
                torch.load(course.CHECKPOINT_DIR / f"{name}.pt", weights_only=True)["state_dict"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_reproduces_its_val_miou(name):
+    """Evaluation on the validation data reproduces the stored seed-0 result, which was measured
+    on the float16 weights (and every seed's, where all seeds' weights are kept)."""
+    model = course.load(name)
+    meta = course.record(name)
     results = course.evaluate(name, model, device="cpu")
     assert results["miou"] == pytest.approx(meta["runs"][0]["val"]["miou"], abs=5e-3)  # float differences may flip a pixel
     assert results["pixel_accuracy"] == pytest.approx(meta["runs"][0]["val"]["pixel_accuracy"], abs=2e-3)

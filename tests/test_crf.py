@@ -3,7 +3,7 @@
 the permutohedral lattice against the explicit kernel (its self-response exactly), the fast
 path's labels against the exact path's (≥ 99.5 % on synthetic scenes and real photos at several
 sizes), the defaults on real photos, pydensecrf's semantics (when it is installed), size limits,
-input validation, the boundary band, and CRF-as-RNN (same scores as mean_field, gradients reach
+input validation, and CRF-as-RNN (same scores as mean_field, gradients reach
 everything)."""
 import math
 
@@ -337,21 +337,6 @@ def test_input_validation():
         crf.dense_crf(probs, image, include_self=1)
     with pytest.raises(ValueError, match="max_pixels must be >= 1"):
         crf.dense_crf(probs, image, max_pixels=0)
-
-
-def test_boundary_band_and_accuracy():
-    target = torch.zeros(10, 10, dtype=torch.long)
-    target[:, 5:] = 1
-    band = crf.boundary_band(target, width=1)
-    expected = torch.zeros(10, 10, dtype=torch.bool)
-    expected[:, 3:7] = True  # edge pixels are columns 4 and 5; one pixel more on each side
-    assert torch.equal(band, expected)
-    pred = target.clone()
-    pred[:, 0] = 1  # wrong, but far from the boundary
-    score = crf.boundary_accuracy(pred, target, width=1, num_classes=2)
-    assert score["pixel_accuracy"] == 1.0 and score["pixels"] == 40
-    pred[:, 4] = 1  # wrong inside the band
-    assert crf.boundary_accuracy(pred, target, width=1, num_classes=2)["pixel_accuracy"] == 0.75
 
 
 def test_crfrnn_matches_mean_field_and_trains():

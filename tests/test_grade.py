@@ -4,6 +4,7 @@ seglib.check functions on small inputs keep this fast."""
 import csv
 
 import nbformat
+import pytest
 
 from seglib import grade
 
@@ -24,6 +25,7 @@ def _write(folder, name, *cells):
     nbformat.write(nb, folder / name)
 
 
+@pytest.mark.slow  # grades submitted labs, each run in a fresh kernel (~25 s)
 def test_grading_a_folder_gives_every_submission_a_row(tmp_path, capsys):
     folder = tmp_path / "submissions"
     folder.mkdir()

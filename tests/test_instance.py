@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from seglib import data, instance, metrics
+from seglib import data, instance
 
 THINGS = (1, 2, 3)
 
@@ -91,6 +91,14 @@ def test_masks_and_instance_maps_round_trip_and_earlier_masks_win():
     assert instance.masks_to_instances(overlapping).tolist() == [[1, 1, 1], [1, 1, 1], [2, 2, 2]]
 
 
+def test_to_panoptic_encodes_category_and_instance():
+    semantic = np.array([[1, 1, 255], [2, 2, 0]])
+    instances = np.array([[0, 0, 0], [1, 2, 0]])
+    assert instance.to_panoptic(semantic, instances).tolist() == [[1000, 1000, -1], [2001, 2002, 0]]
+    with pytest.raises(ValueError, match="raise label_divisor"):
+        instance.to_panoptic(semantic, instances * 1000)
+
+
 def test_masks_to_panoptic_and_back():
     semantic = np.array([[4, 4, 5, 5], [4, 4, 5, 255], [6, 6, 6, 6]])
     masks = np.zeros((2, 3, 4), bool)
@@ -101,7 +109,7 @@ def test_masks_to_panoptic_and_back():
     sem, inst = instance.panoptic_to_instances(panoptic, THINGS)
     assert sem.tolist() == [[3, 3, 5, 5], [4, 4, 1, 1], [6] * 4]
     assert inst.tolist() == [[2, 2, 0, 0], [0, 0, 1, 1], [0] * 4]  # renumbered in order of panoptic id
-    assert np.array_equal(metrics.to_panoptic(sem, inst), np.where(panoptic > 0, sem * 1000 + inst, -1))
+    assert np.array_equal(instance.to_panoptic(sem, inst), np.where(panoptic > 0, sem * 1000 + inst, -1))
     no_stuff = instance.masks_to_panoptic(masks, [3, 1])
     assert (no_stuff == -1).sum() == 12 - 4
 
@@ -109,7 +117,7 @@ def test_masks_to_panoptic_and_back():
 def test_coco_round_trip_through_png_colours(tmp_path):
     scenes = data.PanopticScenes(data.make_panoptic_scenes(tmp_path, 5), "train")
     for item in scenes:
-        truth = metrics.to_panoptic(item["semantic"], item["instances"])
+        truth = instance.to_panoptic(item["semantic"], item["instances"])
         from_coco = instance.coco_to_panoptic(item["segments"], item["segments_info"], THINGS)
         assert np.array_equal(from_coco, truth)
         segments, info = instance.panoptic_to_coco(truth)

@@ -155,6 +155,7 @@ def _filled():
     return handout
 
 
+@pytest.mark.slow  # runs the whole lab notebook with other solutions (~80 s)
 def test_a_different_correct_solution_passes_every_check_and_every_cell_runs(tmp_path):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError

@@ -12,11 +12,12 @@ from seglib.metrics import (
     ConfusionMatrix,
     background_miou,
     binary_metrics,
+    boundary_accuracy,
+    boundary_band,
     confusion_matrix,
     metrics_from_confusion,
     panoptic_quality,
     per_image_iou,
-    to_panoptic,
 )
 
 
@@ -250,12 +251,19 @@ def test_panoptic_quality_accumulates_over_images():
         panoptic_quality(np.zeros((2, 2)), np.zeros((2, 2)))
 
 
-def test_to_panoptic_encodes_category_and_instance():
-    semantic = np.array([[1, 1, 255], [2, 2, 0]])
-    instances = np.array([[0, 0, 0], [1, 2, 0]])
-    assert to_panoptic(semantic, instances).tolist() == [[1000, 1000, -1], [2001, 2002, 0]]
-    with pytest.raises(ValueError, match="raise label_divisor"):
-        to_panoptic(semantic, instances * 1000)
+def test_boundary_band_and_accuracy():
+    target = torch.zeros(10, 10, dtype=torch.long)
+    target[:, 5:] = 1
+    band = boundary_band(target, width=1)
+    expected = torch.zeros(10, 10, dtype=torch.bool)
+    expected[:, 3:7] = True  # edge pixels are columns 4 and 5; one pixel more on each side
+    assert torch.equal(band, expected)
+    pred = target.clone()
+    pred[:, 0] = 1  # wrong, but far from the boundary
+    score = boundary_accuracy(pred, target, width=1, num_classes=2)
+    assert score["pixel_accuracy"] == 1.0 and score["pixels"] == 40
+    pred[:, 4] = 1  # wrong inside the band
+    assert boundary_accuracy(pred, target, width=1, num_classes=2)["pixel_accuracy"] == 0.75
 
 
 def test_background_miou_matches_the_confusion_matrix():

@@ -49,7 +49,7 @@ def test_notebook_is_committed_executed_in_order(path):
     counts = [c.get("execution_count") for c in code]
     assert counts == list(range(1, len(code) + 1)), (
         f"{path.name}: execution counts are {counts[:10]}...; re-execute it top to bottom in a fresh "
-        f"kernel: jupyter nbconvert --to notebook --execute --inplace {path.relative_to(ROOT)}"
+        f"kernel: python tools/execute_notebooks.py {path.relative_to(ROOT)}"
     )
     for i, cell in enumerate(code):
         tags = cell.get("metadata", {}).get("tags", [])

@@ -289,9 +289,9 @@ REFUSED = {
     "pq-float-map": (lambda t: metrics.panoptic_quality(pan(0).astype(float), pan(0)), ValueError, "integer map"),
     "pq-shape-mismatch": (lambda t: metrics.panoptic_quality(pan(0, (4, 4)), pan(0)), ValueError, "shapes differ"),
     "pq-crowd-mismatch": (lambda t: metrics.panoptic_quality([pan(0)], [pan(0)], crowd_targets=[[], []]), ValueError, "crowd_targets"),
-    "to-panoptic-divisor-zero": (lambda t: metrics.to_panoptic(pan(1), pan(0), label_divisor=0), ValueError, "label_divisor"),
-    "to-panoptic-negative": (lambda t: metrics.to_panoptic(pan(1), pan(-2)), ValueError, "non-negative"),
-    "to-panoptic-instance-too-large": (lambda t: metrics.to_panoptic(pan(1), pan(1000)), ValueError, "raise label_divisor"),
+    "to-panoptic-divisor-zero": (lambda t: instance.to_panoptic(pan(1), pan(0), label_divisor=0), ValueError, "label_divisor"),
+    "to-panoptic-negative": (lambda t: instance.to_panoptic(pan(1), pan(-2)), ValueError, "non-negative"),
+    "to-panoptic-instance-too-large": (lambda t: instance.to_panoptic(pan(1), pan(1000)), ValueError, "raise label_divisor"),
     # losses
     "focal-gamma-negative": (lambda t: focal(gamma=-1.0), ValueError, "gamma must be >= 0"),
     "focal-gamma-nan": (lambda t: focal(gamma=float("nan")), ValueError, "gamma must be a finite number"),

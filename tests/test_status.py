@@ -33,7 +33,12 @@ def test_every_notebook_has_a_current_record_within_budget(status, path):
 
 
 def test_the_pages_are_regenerated_from_the_record(status, tmp_path, monkeypatch):
-    assert set(status["notebooks"]) == {p.name for p in NOTEBOOKS}, "records for notebooks that no longer exist"
+    recorded, present = set(status["notebooks"]), {p.name for p in NOTEBOOKS}
+    assert not recorded - present, (f"book/status.json has records for notebooks that no longer exist: "
+                                    f"{sorted(recorded - present)}; re-executing any notebook with tools/execute_notebooks.py drops them")
+    assert not present - recorded, (f"notebooks without a record in book/status.json: {sorted(present - recorded)}; "
+                                    f"run: python tools/execute_notebooks.py " + " ".join(
+                                        f"notebooks/{name}" for name in sorted(present - recorded)))
     committed = {p: p.read_text() for p in (tool.STATUS_PAGE, tool.RUN_TIMES)}
     monkeypatch.setattr(tool, "STATUS_PAGE", tmp_path / "status.md")
     monkeypatch.setattr(tool, "RUN_TIMES", tmp_path / "_run_times.md")

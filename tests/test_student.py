@@ -78,6 +78,7 @@ def test_outputs_are_cleared_and_checks_kept(versions):
     assert [c.source for c in handout.cells if c.source.startswith("check.")] == checks
 
 
+@pytest.mark.slow  # runs the student version's cells in a kernel (~15 s)
 def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(versions, tmp_path):
     from nbclient import NotebookClient
 

@@ -10,8 +10,8 @@ from scipy import ndimage
 
 from seglib.data import synthetic
 from seglib.data.isbi import read_isbi
-from seglib.data.labels import id_to_rgb, rgb_to_id
-from seglib.data.panoptic import PanopticScenes, maskrcnn_target
+from seglib.data.labels import id_to_rgb, rgb_to_id, segment_box_and_area
+from seglib.data.panoptic import PanopticScenes, maskrcnn_target, scene_tensors
 from seglib.data.synthetic import (
     VOC_LOOKS,
     make_em_membranes,
@@ -369,6 +369,34 @@ def test_maskrcnn_targets_match_the_annotation(scenes):
     assert target["boxes"].tolist() == [[x, y, x + w, y + h] for x, y, w, h in (s["bbox"] for s in things)]
     empty = maskrcnn_target({"instances": np.zeros((4, 4), np.int32), "semantic": np.zeros((4, 4), np.uint8)})
     assert empty["boxes"].shape == (0, 4) and empty["masks"].shape == (0, 4, 4)
+
+
+def test_segment_box_and_area_is_the_tight_coco_box():
+    mask = np.zeros((6, 7), bool)
+    mask[1:4, 2:6] = True
+    mask[4, 2] = True  # an L: the box covers rows 1..4 and columns 2..5
+    assert segment_box_and_area(mask) == ([2, 1, 4, 4], 13)
+    assert segment_box_and_area(torch.from_numpy(mask)) == ([2, 1, 4, 4], 13)
+    assert segment_box_and_area(np.eye(3, dtype=bool)[::-1]) == ([0, 0, 3, 3], 3)
+    with pytest.raises(ValueError, match="mask is empty"):
+        segment_box_and_area(np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match=r"must be \(H, W\)"):
+        segment_box_and_area(np.ones((2, 3, 3), bool))
+
+
+def test_scene_tensors_are_float_images_and_semantic_labels(scenes):
+    dataset = PanopticScenes(scenes, "train")
+    items = [dataset[0], dataset[1]]
+    images, labels = scene_tensors(items)
+    assert images.shape == (2, 3, 128, 128) and images.dtype == torch.float32
+    assert labels.shape == (2, 128, 128) and labels.dtype == torch.int64
+    assert torch.equal(images[1], torch.from_numpy(items[1]["image"]).permute(2, 0, 1) / 255)
+    assert torch.equal(labels[0], torch.from_numpy(items[0]["semantic"]).long())
+    assert int(labels.max()) == IGNORE_INDEX and float(images.max()) <= 1.0
+    with pytest.raises(ValueError, match=r"RGB uint8 array \(H, W, 3\)"):
+        scene_tensors([{**items[0], "image": items[0]["image"].astype(np.float32)}])
+    with pytest.raises(ValueError, match="at least one"):
+        scene_tensors([])
 
 
 def test_panoptic_scenes_are_deterministic_by_seed(tmp_path):

@@ -131,6 +131,7 @@ def test_dataloader_workers_draw_different_augmentations():
     assert not all(torch.equal(masks[i], masks[i + 1]) for i in range(0, 8, 2))
 
 
+@pytest.mark.slow  # a fresh Python imports Albumentations in a subprocess (~7 s)
 def test_import_and_use_print_nothing_on_stderr():
     code = (
         "import numpy as np\n"

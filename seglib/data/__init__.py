@@ -33,8 +33,9 @@ from .labels import (
     id_to_rgb,
     rgb_to_id,
     save_label_png,
+    segment_box_and_area,
 )
-from .panoptic import PanopticScenes, maskrcnn_target
+from .panoptic import PanopticScenes, maskrcnn_target, scene_tensors
 from .paths import data_root
 from .synthetic import make_em_membranes, make_panoptic_scenes, make_synthetic_voc
 from .voc import VOCSegmentation
@@ -52,7 +53,8 @@ __all__ = [
     "train_transform", "eval_transform", "denormalize", "IMAGENET_MEAN", "IMAGENET_STD",
     # synthetic stand-ins and the readers of their (real) formats
     "make_synthetic_voc", "make_em_membranes", "make_panoptic_scenes",
-    "read_isbi", "em_splits", "EMSplits", "PanopticScenes", "maskrcnn_target", "rgb_to_id", "id_to_rgb",
+    "read_isbi", "em_splits", "EMSplits", "PanopticScenes", "maskrcnn_target", "scene_tensors", "rgb_to_id", "id_to_rgb",
+    "segment_box_and_area",
 ]
 
 _LAZY = {  # importing Albumentations takes ~3 s; only notebooks that augment or stack tensors pay for it

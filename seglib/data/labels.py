@@ -18,6 +18,7 @@ from PIL import Image
 __all__ = [
     "IGNORE_INDEX", "VOC_CLASSES", "NUM_CLASSES", "VOC_PALETTE", "ClassInfo", "VOC_CLASS_INFO",
     "decode_mask", "encode_mask", "save_label_png", "check_mask_labels", "rgb_to_id", "id_to_rgb",
+    "segment_box_and_area",
 ]
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -177,3 +178,17 @@ def id_to_rgb(ids) -> np.ndarray:
         )
     ids = ids.astype(np.int64)
     return np.stack([ids % 256, ids // 256 % 256, ids // (256 * 256)], axis=-1).astype(np.uint8)
+
+
+def segment_box_and_area(mask) -> tuple[list[int], int]:
+    """COCO's ``bbox`` [x, y, w, h] and ``area`` (pixel count) of one segment's boolean mask (H, W)
+    (lecture 002: a thing is a box plus a mask). The box is tight, with ``x + w`` and ``y + h``
+    one past the last pixel; Mask R-CNN's (x0, y0, x1, y1) box is [x, y, x + w, y + h]."""
+    mask = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"a segment's mask must be (H, W), got shape {mask.shape}")
+    rows, cols = np.nonzero(mask)
+    if not len(rows):
+        raise ValueError("the segment's mask is empty, so it has no box; leave empty segments out")
+    x, y = int(cols.min()), int(rows.min())
+    return [x, y, int(cols.max()) + 1 - x, int(rows.max()) + 1 - y], len(rows)

@@ -4,7 +4,8 @@
 ``id = R + 256 G + 256² B`` (``labels.rgb_to_id``). The synthetic stand-in
 (``seglib.data.synthetic.make_panoptic_scenes``) and real COCO-panoptic-style folders go through
 the same reader. ``maskrcnn_target`` turns one item into the targets that torchvision's Mask
-R-CNN trains on.
+R-CNN trains on; ``scene_tensors`` turns items into the float images and semantic labels a
+semantic network trains on.
 
 Floor 2 of ``seglib.data``: it imports ``labels`` and ``paths`` only.
 """
@@ -17,10 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .labels import IGNORE_INDEX, rgb_to_id
+from .labels import IGNORE_INDEX, rgb_to_id, segment_box_and_area
 from .paths import PANOPTIC_FOLDER
 
-__all__ = ["PanopticScenes", "maskrcnn_target"]
+__all__ = ["PanopticScenes", "maskrcnn_target", "scene_tensors"]
 
 
 # --------------------------------------------------------------------------- panoptic scenes
@@ -41,7 +42,7 @@ class PanopticScenes(torch.utils.data.Dataset):
     ``categories`` is the JSON's list of ``{id, name, isthing, color}``; ``num_classes`` is the
     largest category id + 1 (the channels a semantic model needs). Items hold arrays and lists
     of different lengths: batch them with ``DataLoader(..., collate_fn=list)``, and use
-    ``maskrcnn_target`` for detection targets.
+    ``scene_tensors`` for semantic training and ``maskrcnn_target`` for detection targets.
     """
 
     def __init__(self, root, split: str = "train"):
@@ -93,6 +94,22 @@ class PanopticScenes(torch.utils.data.Dataset):
         }
 
 
+def scene_tensors(items) -> tuple[torch.Tensor, torch.Tensor]:
+    """``PanopticScenes`` items → (float images (N, 3, H, W) in [0, 1], semantic labels (N, H, W)
+    int64 with 255 void): what a semantic head trains on and what Mask R-CNN takes as input
+    (lecture 002; notebook 07, its course checkpoints and ``seglib.models.maskrcnn``)."""
+    items = list(items)
+    if not items:
+        raise ValueError("scene_tensors needs at least one PanopticScenes item, got none")
+    for item in items:
+        shape, dtype = np.shape(item["image"]), getattr(item["image"], "dtype", None)
+        if len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
+            raise ValueError(f"item['image'] must be an RGB uint8 array (H, W, 3), as PanopticScenes gives, got "
+                             f"shape {shape} and dtype {dtype}")
+    images = torch.as_tensor(np.stack([item["image"] for item in items])).permute(0, 3, 1, 2).float() / 255
+    return images, torch.as_tensor(np.stack([item["semantic"] for item in items])).long()
+
+
 def maskrcnn_target(item: dict) -> dict[str, torch.Tensor]:
     """The targets torchvision's Mask R-CNN trains on, for one ``PanopticScenes`` item (lecture 002).
 
@@ -107,9 +124,9 @@ def maskrcnn_target(item: dict) -> dict[str, torch.Tensor]:
     boxes = torch.zeros((n, 4), dtype=torch.float32)
     labels = torch.zeros(n, dtype=torch.int64)
     for k, mask in enumerate(masks):
-        rows, cols = torch.nonzero(mask, as_tuple=True)
-        boxes[k] = torch.stack([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]).float()
-        labels[k] = semantic[rows[0], cols[0]]
+        (x, y, w, h), _ = segment_box_and_area(mask)
+        boxes[k] = torch.tensor([x, y, x + w, y + h], dtype=torch.float32)
+        labels[k] = semantic[mask][0]
     if bool((labels == IGNORE_INDEX).any()):
         raise ValueError(f"instance {int((labels == IGNORE_INDEX).nonzero()[0]) + 1} lies on void ({IGNORE_INDEX}) in "
                          f"item['semantic']; a thing's pixels must carry its category")

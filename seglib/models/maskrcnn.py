@@ -99,14 +99,10 @@ def to_maskrcnn_input(item: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]
 
     Scenes without things get empty boxes (0, 4), which torchvision accepts as negatives.
     """
-    from ..data import maskrcnn_target
+    from ..data import maskrcnn_target, scene_tensors
 
-    shape, dtype = np.shape(item["image"]), getattr(item["image"], "dtype", None)
-    if len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
-        raise ValueError(f"item['image'] must be an RGB uint8 array (H, W, 3), as PanopticScenes gives, got shape "
-                         f"{shape} and dtype {dtype}")
-    image = torch.as_tensor(np.ascontiguousarray(item["image"])).permute(2, 0, 1).float() / 255
-    return image, maskrcnn_target(item)
+    images, _ = scene_tensors([item])
+    return images[0], maskrcnn_target(item)
 
 
 def random_hflip(image: torch.Tensor, target: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:

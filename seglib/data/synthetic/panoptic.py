@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..labels import id_to_rgb
+from ..labels import id_to_rgb, segment_box_and_area
 from ..paths import PANOPTIC_FOLDER
 from .atomic import _check_image_memory, _check_int, _write_atomically
 from .drawing import _camera, _hsv, _log_uniform, _smooth_noise, _split, _stamp
@@ -211,10 +211,7 @@ def _segments_info(segments):
     """COCO ``segments_info`` of a segment-id map: stuff first, then things, each by id."""
     infos = []
     for segment_id in sorted(np.unique(segments[segments > 0]), key=lambda s: (s % 1000 > 0, s)):
-        rows, cols = np.nonzero(segments == segment_id)
-        x, y = int(cols.min()), int(rows.min())
-        infos.append({
-            "id": int(segment_id), "category_id": int(segment_id // 1000), "area": len(rows),
-            "bbox": [x, y, int(cols.max()) - x + 1, int(rows.max()) - y + 1], "iscrowd": 0,
-        })
+        box, area = segment_box_and_area(segments == segment_id)
+        infos.append({"id": int(segment_id), "category_id": int(segment_id // 1000), "area": area, "bbox": box,
+                      "iscrowd": 0})
     return infos

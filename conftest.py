@@ -2,6 +2,7 @@
 
 Notebook kernels inherit this process's environment, so what is set here holds inside them.
 """
+
 import importlib.util
 import os
 from pathlib import Path

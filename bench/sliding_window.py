@@ -20,6 +20,7 @@ of the slow one) with ``--threads`` CPU threads (default 1, steady on a busy mac
 status is 1 if the outputs differ anywhere, or if the speed-up at the largest size is below
 ``--min-speedup``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,25 +52,42 @@ def main(argv=None) -> int:
     if min(images.shape[1:]) < side:
         raise SystemExit(f"the EM slices are {images.shape[1:]}, smaller than --sizes {side}")
     image = (torch.from_numpy(images[:1]).float()[:, None] - 128) / 40
-    print(f"{em.description}\nmodel: PatchClassifier(num_classes=2, in_channels=1), {analysis.count_macs(model, (1, 44, 44)):,} "
-          f"multiply-adds per window; {args.threads} thread(s)")
+    print(
+        f"{em.description}\nmodel: PatchClassifier(num_classes=2, in_channels=1), {analysis.count_macs(model, (1, 44, 44)):,} "
+        f"multiply-adds per window; {args.threads} thread(s)"
+    )
     print(f"{'side':>6} {'windows':>9} {'sliding (s)':>12} {'dense (ms)':>11} {'speed-up':>9} {'max |diff|':>11}")
     ok, speedup = True, float("nan")
     for s in sorted(args.sizes):
         crop = image[..., :s, :s]
         out = {}
-        slow = timing.time_calls({"slow": lambda: out.__setitem__("slow", sliding_window(
-            model, crop, batch_size=args.batch_size))}, repeats=1, warmup=0, threads=args.threads)["slow"]
+        slow = timing.time_calls(
+            {
+                "slow": lambda out=out, crop=crop: out.__setitem__(
+                    "slow", sliding_window(model, crop, batch_size=args.batch_size)
+                )
+            },
+            repeats=1,
+            warmup=0,
+            threads=args.threads,
+        )["slow"]
         with torch.no_grad():
-            fast = timing.time_calls({"fast": lambda: out.__setitem__("fast", dense(crop))},
-                                       repeats=args.repeats, threads=args.threads)["fast"]
+            fast = timing.time_calls(
+                {"fast": lambda out=out, crop=crop: out.__setitem__("fast", dense(crop))},
+                repeats=args.repeats,
+                threads=args.threads,
+            )["fast"]
         diff = (out["fast"] - out["slow"]).abs().max().item()
         same = torch.allclose(out["fast"], out["slow"], atol=1e-5, rtol=1e-5) and torch.equal(
-            out["fast"].argmax(1), out["slow"].argmax(1))
+            out["fast"].argmax(1), out["slow"].argmax(1)
+        )
         ok &= same
         speedup = slow / fast
-        print(f"{s:>6} {s * s:>9,} {slow:>12.2f} {fast * 1e3:>11.1f} {speedup:>8.0f}x {diff:>11.1e}"
-              + ("" if same else "  OUTPUTS DIFFER"), flush=True)
+        print(
+            f"{s:>6} {s * s:>9,} {slow:>12.2f} {fast * 1e3:>11.1f} {speedup:>8.0f}x {diff:>11.1e}"
+            + ("" if same else "  OUTPUTS DIFFER"),
+            flush=True,
+        )
     per_pixel = analysis.count_macs(dense, (1, 1, side, side)) / side**2
     print(f"multiply-adds per pixel: sliding {analysis.count_macs(model, (1, 44, 44)):,}, dense {per_pixel:,.0f}")
     if not ok:

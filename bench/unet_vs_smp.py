@@ -20,6 +20,7 @@ model: parameters, MACs per 64×64 image, training images/s, steps and epochs co
 budget, and validation mIoU. Timings depend on the machine and on what else runs on it: compare
 the two models within one run, not across runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,16 +103,24 @@ def main(argv=None) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     train_loader, val_loader, description, num_classes = loaders()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    print(f"data: {description}; {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images at {SIZE}×{SIZE}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    print(
+        f"data: {description}; {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images at {SIZE}×{SIZE}"
+    )
     named = models(args.depth, args.width, num_classes)
     speed = throughput(named, args.repeats, threads=None, num_classes=num_classes)
     for name, model in named.items():
         result = train_for(model, train_loader, val_loader, args.budget, num_classes)
-        print(f"{name:36s} {analysis.count_params(model):11,d} params {analysis.count_macs(model, (3, SIZE, SIZE)) / 1e6:6.0f}M MACs "
-              f"| train {speed[name]:6.1f} images/s | {args.budget:.0f} s: {result['steps']} steps "
-              f"({result['epochs']:.1f} epochs), val mIoU {result['miou']:.3f}", flush=True)
+        print(
+            f"{name:36s} {analysis.count_params(model):11,d} params "
+            f"{analysis.count_macs(model, (3, SIZE, SIZE)) / 1e6:6.0f}M MACs "
+            f"| train {speed[name]:6.1f} images/s | {args.budget:.0f} s: {result['steps']} steps "
+            f"({result['epochs']:.1f} epochs), val mIoU {result['miou']:.3f}",
+            flush=True,
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -2,6 +2,7 @@
 
 Each module mirrors a part of the lectures; see the book's API pages and DESIGN.md.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,10 +1,12 @@
 """Writing files so that a crash never leaves half of one behind (used by checkpoints and caches)."""
+
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+from collections.abc import Callable
 
 
 def write_atomically(path, write: Callable[[BinaryIO], None]) -> Path:

@@ -1,5 +1,6 @@
 """Checks shared by seglib's modules: refuse an allocation the machine cannot hold, and check
 that a number given by the user is finite and in range, before anything is computed."""
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,16 @@ def _size(nbytes: float) -> str:
     return f"{nbytes:.1f} TiB"
 
 
-def check_number(value, name: str, *, minimum: float | None = None, strict: bool = False,
-                 integer: bool = False, maximum: float | None = None, hint: str = "") -> float:
+def check_number(
+    value,
+    name: str,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    integer: bool = False,
+    maximum: float | None = None,
+    hint: str = "",
+) -> float:
     """``value`` as a finite Python number; raise saying what is wrong when it is not a real
     number, not finite, below ``minimum`` (``strict``: must exceed it) or above ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -53,7 +62,11 @@ def check_number(value, name: str, *, minimum: float | None = None, strict: bool
         except Exception:  # noqa: BLE001 - fall through to the error below
             pass
     kind = "an int" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (integer and not isinstance(value, numbers.Integral)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or (integer and not isinstance(value, numbers.Integral))
+    ):
         raise TypeError(f"{name} must be {kind}, got {value!r}{'; ' + hint if hint else ''}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}{'; ' + hint if hint else ''}")

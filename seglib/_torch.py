@@ -9,6 +9,7 @@
   give it back in the mode it had, even if the block raises.
 - :func:`model_device` and :func:`model_dtype`: where a model's weights live, to put inputs there.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,10 +23,29 @@ __all__ = ["POINTWISE_LAYERS", "as_pair", "as_square", "eval_mode", "train_mode"
 # Pixel-wise activations, dropout and per-channel normalisation: the output at a pixel depends on
 # the input at that pixel only (the statistics of a normalisation are constants at inference).
 POINTWISE_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-    nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
-    nn.Softmax, nn.LogSoftmax, nn.Identity, nn.Dropout, nn.Dropout2d,
-    nn.BatchNorm2d, nn.InstanceNorm2d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Softplus,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.BatchNorm2d,
+    nn.InstanceNorm2d,
 )
 
 
@@ -38,8 +58,10 @@ def as_pair(value, name: str = "value", minimum: int | None = None) -> tuple[int
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
         pair = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         pair = (int(value[0]), int(value[1]))
     else:

@@ -9,6 +9,7 @@ with the recurrence of Dumoulin & Visin (2016) and Araujo et al. (2019):
 where ``jump`` is the distance, in input pixels, between neighbouring features of a layer.
 ``empirical_receptive_field`` checks it from the gradient of one output pixel.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,17 +66,32 @@ class LayerGeometry:
 # Layers that act pixel by pixel (or per channel) and so leave the receptive field unchanged:
 # ``_torch.POINTWISE_LAYERS``, the list ``models.patch.convolutionalize`` copies unchanged too.
 _POINTWISE_FUNCTIONS = {
-    F.relu, F.relu6, F.leaky_relu, F.elu, F.selu, F.gelu, F.silu, F.sigmoid, F.tanh,
-    F.dropout, F.dropout2d, F.softmax, F.log_softmax, F.batch_norm,
-    torch.relu, torch.sigmoid, torch.tanh,
+    F.relu,
+    F.relu6,
+    F.leaky_relu,
+    F.elu,
+    F.selu,
+    F.gelu,
+    F.silu,
+    F.sigmoid,
+    F.tanh,
+    F.dropout,
+    F.dropout2d,
+    F.softmax,
+    F.log_softmax,
+    F.batch_norm,
+    torch.relu,
+    torch.sigmoid,
+    torch.tanh,
 }
 # Elementwise arithmetic with a constant (x * 2, x + 1) keeps a chain a chain.
 _ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.mul}
 
 
 def _square(value, what: str, name: str) -> int:
-    return as_square(value, f"layer {name!r} has a non-square {what}",
-                     "receptive_field reports one size for square fields only")
+    return as_square(
+        value, f"layer {name!r} has a non-square {what}", "receptive_field reports one size for square fields only"
+    )
 
 
 def _geometry(module: nn.Module, name: str) -> tuple[int, int, int] | None:
@@ -83,13 +99,19 @@ def _geometry(module: nn.Module, name: str) -> tuple[int, int, int] | None:
     if isinstance(module, POINTWISE_LAYERS):
         return None
     if isinstance(module, nn.Conv2d):
-        return (_square(module.kernel_size, "kernel", name), _square(module.stride, "stride", name),
-                _square(module.dilation, "dilation", name))
+        return (
+            _square(module.kernel_size, "kernel", name),
+            _square(module.stride, "stride", name),
+            _square(module.dilation, "dilation", name),
+        )
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         dilation = getattr(module, "dilation", 1)
         stride = module.stride if module.stride is not None else module.kernel_size
-        return (_square(module.kernel_size, "kernel", name), _square(stride, "stride", name),
-                _square(dilation, "dilation", name))
+        return (
+            _square(module.kernel_size, "kernel", name),
+            _square(stride, "stride", name),
+            _square(dilation, "dilation", name),
+        )
     raise TypeError(
         f"receptive_field cannot analyse layer {name!r} ({type(module).__name__}). It handles "
         "chains of Conv2d, MaxPool2d/AvgPool2d, activations, BatchNorm, Dropout and Sequential; "
@@ -175,7 +197,10 @@ def receptive_field(model: nn.Module) -> int:
 
 
 def empirical_receptive_field(
-    model: nn.Module, input_size: int | tuple[int, int] = 64, in_channels: int | None = None, n_samples: int = 16,
+    model: nn.Module,
+    input_size: int | tuple[int, int] = 64,
+    in_channels: int | None = None,
+    n_samples: int = 16,
     seed: int = 0,
 ) -> int:
     """Receptive field measured from gradients: the side of the input region on which the
@@ -191,10 +216,13 @@ def empirical_receptive_field(
         in_channels = first.in_channels
     h, w = as_pair(input_size, "input_size")
     if min(n_samples, in_channels, h, w) < 1:
-        raise ValueError(f"input_size, in_channels and n_samples must be positive, got {input_size!r}, {in_channels!r}, "
-                         f"{n_samples!r}")
-    check_allocation(8.0 * n_samples * in_channels * h * w, f"{n_samples} inputs of {h}x{w}",
-                     "use a smaller input_size or n_samples")
+        raise ValueError(
+            f"input_size, in_channels and n_samples must be positive, got {input_size!r}, {in_channels!r}, "
+            f"{n_samples!r}"
+        )
+    check_allocation(
+        8.0 * n_samples * in_channels * h * w, f"{n_samples} inputs of {h}x{w}", "use a smaller input_size or n_samples"
+    )
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n_samples, in_channels, h, w, generator=generator).to(model_device(model)).requires_grad_(True)
     with eval_mode(model):
@@ -253,8 +281,11 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         raise ValueError(f"input_shape must be (C, H, W) or (N, C, H, W), got {tuple(input_shape)}")
     if min(shape) < 1:
         raise ValueError(f"input_shape must hold positive sizes, got {tuple(input_shape)}")
-    check_allocation(4.0 * math.prod(shape), f"an input of shape {shape}", "count MACs on a smaller input_shape "
-                     "(MACs grow with H x W, so scale the result)")
+    check_allocation(
+        4.0 * math.prod(shape),
+        f"an input of shape {shape}",
+        "count MACs on a smaller input_shape (MACs grow with H x W, so scale the result)",
+    )
     device, dtype = model_device(model), model_dtype(model)
     total = 0
 
@@ -262,8 +293,11 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         nonlocal total
         total += _macs_of(module, inputs, output)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+    ]
     try:
         with eval_mode(model), torch.no_grad():
             model(torch.zeros(shape, device=device, dtype=dtype))

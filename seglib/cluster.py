@@ -9,6 +9,7 @@ The image helpers turn an image into one feature row per pixel (colour, or colou
 position), map cluster labels back to an image, and score clusters or over-segmentations
 against a ground truth (which needs a cluster-to-class assignment; see :func:`majority_labels`).
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,9 @@ def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> to
         if total <= 0:  # fewer distinct points than k: any point will do
             candidates = torch.randint(n, (trials,), generator=generator, device="cpu").to(x.device)
         else:
-            candidates = torch.multinomial((closest / total).cpu().double(), trials, replacement=True,
-                                           generator=generator).to(x.device)
+            candidates = torch.multinomial(
+                (closest / total).cpu().double(), trials, replacement=True, generator=generator
+            ).to(x.device)
         d = torch.minimum(closest[None, :], _squared_distances(x, x[candidates]).T)  # (trials, N)
         best = int(d.sum(1).argmin())
         centers.append(x[candidates[best]])
@@ -91,7 +93,7 @@ def inertia(x, labels, centers) -> float:
 def _lloyd(x, centers, n_iters, tol):
     """Lloyd iterations from ``centers``; returns labels, centres, inertia, iterations run."""
     k = centers.shape[0]
-    for iteration in range(1, n_iters + 1):
+    for iteration in range(1, n_iters + 1):  # noqa: B007 (returned: the iterations run)
         labels = _squared_distances(x, centers).argmin(1)
         counts = torch.bincount(labels, minlength=k)
         sums = torch.zeros_like(centers).index_add_(0, labels, x)
@@ -110,8 +112,9 @@ def _lloyd(x, centers, n_iters, tol):
     return labels, centers, inertia(x, labels, centers), iteration
 
 
-def kmeans(x, k: int, n_iters: int = 100, seed: int = 0, *, tol: float = 1e-4, n_init: int = 1,
-           return_inertia: bool = False):
+def kmeans(
+    x, k: int, n_iters: int = 100, seed: int = 0, *, tol: float = 1e-4, n_init: int = 1, return_inertia: bool = False
+):
     """Cluster the rows of ``x`` (N, D) into ``k`` groups; returns ``(labels, centers)``.
 
     Lloyd's algorithm (Lloyd 1982): assign every point to its nearest centre, move every centre
@@ -218,8 +221,11 @@ def majority_labels(segments, target, num_classes: int, ignore_index: int | None
         raise ValueError("segments and target are empty; give at least one pixel")
     if seg.min() < 0:
         raise ValueError("segment ids must be non-negative")
-    check_allocation(8.0 * (int(seg.max()) + 1) * num_classes, f"votes for segment ids up to {int(seg.max())}",
-                     "number the segments 0..K-1 (e.g. torch.unique(segments, return_inverse=True)[1])")
+    check_allocation(
+        8.0 * (int(seg.max()) + 1) * num_classes,
+        f"votes for segment ids up to {int(seg.max())}",
+        "number the segments 0..K-1 (e.g. torch.unique(segments, return_inverse=True)[1])",
+    )
     keep = tgt != ignore_index if ignore_index is not None else torch.ones_like(tgt, dtype=torch.bool)
     if ((tgt[keep] < 0) | (tgt[keep] >= num_classes)).any():
         raise ValueError(f"target holds values outside 0..{num_classes - 1} (and ignore_index={ignore_index})")
@@ -238,4 +244,3 @@ def dark_cluster(images, seed: int = 0) -> torch.Tensor:
     grey = images.float().reshape(-1, 1) / 255
     labels, centers = kmeans(grey, 2, seed=seed)
     return (labels == centers[:, 0].argmin()).reshape(images.shape)
-

@@ -13,6 +13,7 @@ strictly and reproduces its stored val mIoU.
 Checkpoints are trained and scored on the synthetic stand-in (``DATASET``), the data every
 student and CI has; with real VOC, retrain them (the tool's ``--dataset voc``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,7 +22,7 @@ import inspect
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,9 +33,30 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from . import data, get_device, seed_everything, train
 from ._files import write_atomically
 
-__all__ = ["RECIPES", "Recipe", "CHECKPOINT_DIR", "StaleCheckpoint", "load", "record", "train_recipe", "make_checkpoint",
-           "task_loaders", "build", "evaluate", "fingerprint", "spread", "distinguishable", "compare", "table",
-           "retrained_dir", "verdict", "things_truth", "ALL_SEED_WEIGHTS", "LOSSES", "lab_definition"]
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "CHECKPOINT_DIR",
+    "StaleCheckpoint",
+    "load",
+    "record",
+    "train_recipe",
+    "make_checkpoint",
+    "task_loaders",
+    "build",
+    "evaluate",
+    "fingerprint",
+    "spread",
+    "distinguishable",
+    "compare",
+    "table",
+    "retrained_dir",
+    "verdict",
+    "things_truth",
+    "ALL_SEED_WEIGHTS",
+    "LOSSES",
+    "lab_definition",
+]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "course"
 COMMAND = "python tools/train_course_models.py"
@@ -47,6 +69,7 @@ class StaleCheckpoint(RuntimeError):
 
 
 # --- Recipes -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -85,43 +108,64 @@ class Recipe:
 
 def _fcn_classifier():
     from .models.fcn import VGGClassifier
+
     return VGGClassifier(num_classes=21, patch_size=32)
 
 
 def _fcn(variant: str):
     from .models.fcn import FCN
+
     return lambda num_classes=21: FCN(num_classes, variant, head_kernel=1)  # fc6 covers the classifier's 1×1 pool5 map
 
 
 def _segnet(num_classes: int = 21):
     from .models.segnet import SegNet
+
     return SegNet(num_classes=num_classes, widths=(16, 32, 64), convs_per_stage=2)
 
 
 def _unet(num_classes: int = 21):
     from .models.unet import UNet
+
     return lambda num_classes=num_classes: UNet(num_classes, 3, depth=3, base_width=16, se=True)
 
 
 def _smp_unet(num_classes: int = 21):
     import segmentation_models_pytorch as smp
-    return smp.Unet(encoder_name="tu-mobilenetv3_small_100", encoder_weights=None, in_channels=3, classes=num_classes,
-                    decoder_attention_type="scse", decoder_channels=(128, 64, 32, 16, 16))
+
+    return smp.Unet(
+        encoder_name="tu-mobilenetv3_small_100",
+        encoder_weights=None,
+        in_channels=3,
+        classes=num_classes,
+        decoder_attention_type="scse",
+        decoder_channels=(128, 64, 32, 16, 16),
+    )
 
 
 def _membrane_unet():
     from .models.unet import UNet
+
     return UNet(num_classes=2, in_channels=1, depth=2, base_width=16, padding="valid")
 
 
 def _membrane_patch_classifier():
     from .models.patch import PatchClassifier
-    return PatchClassifier(in_channels=1, num_classes=2, patch_size=MEMBRANE_PATCH, widths=(8, 16, 16),
-                           kernel_sizes=(5, 5, 3), pool=True, hidden=(32,))  # notebook 03's net
+
+    return PatchClassifier(
+        in_channels=1,
+        num_classes=2,
+        patch_size=MEMBRANE_PATCH,
+        widths=(8, 16, 16),
+        kernel_sizes=(5, 5, 3),
+        pool=True,
+        hidden=(32,),
+    )  # notebook 03's net
 
 
 def _small_dilated_net(num_classes: int = 21):
     from .models.small import SmallDilatedNet
+
     return SmallDilatedNet(num_classes=num_classes, width=24)
 
 
@@ -135,11 +179,13 @@ PAPER_RATES = {"v1": (12,), "v2": (6, 12, 18, 24), "v3": (6, 12, 18)}
 def deeplab_rates(version: str) -> tuple[int, ...]:
     """The paper's rates of DeepLab ``version`` scaled to the course map (``deeplab.scaled_rates``)."""
     from .models.deeplab import scaled_rates
+
     return scaled_rates(PAPER_RATES[version], PAPER_MAPS[version], DEEPLAB_MAP)
 
 
 def _deeplab(version: str, num_classes: int = 21):
     from .models import deeplab
+
     rates = deeplab_rates("v3" if version == "v3+" else version)
     if version == "v1":
         return deeplab.DeepLabV1(num_classes, rate=rates[0])
@@ -152,11 +198,13 @@ def _deeplab(version: str, num_classes: int = 21):
 
 def _pspnet(num_classes: int = 21):
     from .models.psp import PSPNet
+
     return PSPNet(num_classes)
 
 
 def _crfrnn_deeplab_v1():
     from .models.crfrnn import CRFRNNSegmenter
+
     return CRFRNNSegmenter(_deeplab("v1"), 21, n_iters=5)
 
 
@@ -202,12 +250,15 @@ def lab_definition(name: str, notebook: Path | None = None, **names):
 
     notebook = Path(notebook or LAB_NOTEBOOK)
     if not notebook.is_file():
-        raise FileNotFoundError(f"the lab's reference models are defined by the solution cells of {notebook}, which is "
-                                "missing; they need a checkout of the course repository")
+        raise FileNotFoundError(
+            f"the lab's reference models are defined by the solution cells of {notebook}, which is "
+            "missing; they need a checkout of the course repository"
+        )
     cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     for cell in cells:  # IPython's %magic and !shell lines are not Python: each becomes a `pass`
         cell["source"] = re.sub(r"(?m)^([ \t]*)[%!].*$", r"\1pass", "".join(cell["source"]))
     import segmentation_models_pytorch as smp
+
     namespace = {"torch": torch, "nn": nn, "F": F, "smp": smp}
     for cell in cells:  # the settings: every NAME = literal at the top level of a provided cell
         if "solution" in cell["metadata"].get("tags", []):
@@ -230,8 +281,11 @@ def lab_definition(name: str, notebook: Path | None = None, **names):
             continue
         tree = ast.parse(cell["source"])
         if any(binds(node) for node in tree.body):
-            kept = [node for node in tree.body
-                    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) or binds(node)]
+            kept = [
+                node
+                for node in tree.body
+                if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) or binds(node)
+            ]
             exec(compile(ast.Module(body=kept, type_ignores=[]), f"{notebook.name} (solution)", "exec"), namespace)
             return namespace[name]
     raise KeyError(f"no solution cell of {notebook.name} defines {name!r}")
@@ -247,81 +301,215 @@ def _lab_cnn():
 def _lab_smp():
     builders = lab_definition("smp_builders", NUM_CLASSES=21, SMP_WEIGHTS=None)
     if LAB_SMP not in builders:
-        raise KeyError(f"the lab's smp_builders has no {LAB_SMP!r} (it has {', '.join(builders)}); update course.LAB_SMP")
+        raise KeyError(
+            f"the lab's smp_builders has no {LAB_SMP!r} (it has {', '.join(builders)}); update course.LAB_SMP"
+        )
     return builders[LAB_SMP]()
 
 
 def _maskrcnn():
     from .models.maskrcnn import build_maskrcnn
+
     return build_maskrcnn()
 
 
 def _semantic_scenes():
     from .models.panoptic import SemanticNet
+
     return SemanticNet(NUM_CLASSES["scenes"], width=24)
 
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in [
-    # notebook 04: FCN starts from a classifier, as the paper starts from VGG16
-    Recipe("fcn_classifier", "04", "VGG classifier (32×32 crops)", "voc64-crops", _fcn_classifier, epochs=24,
-           note="classifies the centre pixel of 32×32 crops; the FCNs start from its weights"),
-    Recipe("fcn32s", "04", "FCN-32s", "voc64", _fcn("32s"), epochs=50, init="fcn_classifier"),
-    Recipe("fcn16s", "04", "FCN-16s", "voc64", _fcn("16s"), epochs=50, init="fcn_classifier"),
-    Recipe("fcn8s", "04", "FCN-8s", "voc64", _fcn("8s"), epochs=50, init="fcn_classifier"),
-    Recipe("fcn8s_scratch", "04", "FCN-8s from random weights", "voc64", _fcn("8s"), epochs=50,
-           note="FCN-8s without the classifier's start: what the start is worth"),
-    # notebook 05: encoder-decoders on the same data, U-Net on membranes, a transfer experiment
-    Recipe("segnet", "05", "SegNet", "voc64", _segnet, epochs=40),
-    Recipe("unet", "05", "U-Net", "voc64", _unet(), epochs=40),
-    Recipe("smp_unet", "05", "smp.Unet mobilenetv3_small scSE", "voc64", _smp_unet, epochs=40,
-           note="a small encoder: resnet18/34 would not fit the 6 MB checkpoint budget"),
-    Recipe("membrane_unet", "05", "U-Net on EM membranes", "membranes", _membrane_unet, epochs=30, lr=2e-3),
-    Recipe("membrane_patch", "05", "patch classifier on EM membranes (notebook 03's)", "membrane-patches",
-           _membrane_patch_classifier, epochs=20, batch_size=128,
-           note="Ciresan-style centre-pixel classifier; its val mIoU is on 4000 pixels sampled uniformly from "
-                "the U-Net's held-out slices (notebook 05 scores both on every pixel of them)"),
-    Recipe("scenes_unet", "05", "U-Net on stuff-and-things scenes", "scenes64", _unet(8), epochs=30, seeds=(0,),
-           note="the source of the transfer experiment: its encoder is copied, its head is not"),
-    Recipe("unet_few_transfer", "05", "U-Net, 100 images, encoder from the scenes", "voc64", _unet(), epochs=40,
-           train_images=100, init="scenes_unet"),
-    Recipe("unet_few_scratch", "05", "U-Net, 100 images, from scratch", "voc64", _unet(), epochs=40,
-           train_images=100),
-    # notebook 07: the detector and the stuff logits of its panoptic fusion, on the 128 px scenes
-    Recipe("maskrcnn_scenes", "07", "Mask R-CNN (its thing masks painted, scored as mIoU)", "scenes-instances",
-           _maskrcnn, epochs=15, lr=2e-3, batch_size=4,
-           note="trained from scratch: val mIoU is that of the detections painted into a map of the 3 thing "
-                "classes (0 elsewhere), as paint_detections does"),
-    Recipe("semantic_scenes", "07", "semantic head (SemanticNet) on the scenes", "scenes", _semantic_scenes,
-           epochs=24, lr=1e-2),
-    # notebook 06: DeepLab v1-v3+ and PSPNet on notebook 04/05's data, then CRF as RNN on v1
-    Recipe("deeplab_v1", "06", "DeepLab v1", "voc64", functools.partial(_deeplab, "v1"), epochs=100,
-           note="plain VGG blocks and a dropout head learn slowly: 40 epochs left it rising (0.36 val mIoU)"),
-    *[Recipe("deeplab_" + v.replace("+", "plus"), "06", f"DeepLab {v}", "voc64",
-             functools.partial(_deeplab, v), epochs=40) for v in ("v2", "v3", "v3+")],
-    Recipe("pspnet", "06", "PSPNet", "voc64", _pspnet, epochs=40),
-    Recipe("crfrnn_v1", "06", "DeepLab v1 + CRF as RNN, fine-tuned", "voc64", _crfrnn_deeplab_v1, epochs=CRFRNN_EPOCHS,
-           lr=1e-3, crf_lr=0.02, init="deeplab_v1",
-           note="the converged v1 and a Potts CRF, trained end to end; the CRF's 483 parameters at lr 0.02"),
-    Recipe("finetune_v1", "06", "DeepLab v1, fine-tuned alone", "voc64", functools.partial(_deeplab, "v1"), epochs=CRFRNN_EPOCHS,
-           lr=1e-3, init="deeplab_v1", note="crfrnn_v1's budget without the CRF: what the CRF layers add"),
-    # notebook 08: one small network, five losses, the same data, schedule and seeds
-    *[Recipe("loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"), "08",
-             f"small dilated net, {loss}", "voc64", _small_dilated_net, epochs=40, loss=loss) for loss in LOSSES],
-    # notebook 09: the lab's reference CNN and one of its smp models, trained long for reference curves
-    Recipe("lab_cnn", "09", "the lab's reference CNN (MyCNN)", "voc64", _lab_cnn, epochs=40,
-           seeds=(0,), note="the solution's MyCNN, 40 epochs on all 500 training images: a reference curve "
-                            "of what longer training reaches, so one seed (no spread is claimed)"),
-    Recipe("lab_smp_unet", "09", f"the lab's {LAB_SMP}", "voc64", _lab_smp, epochs=40, seeds=(0,),
-           note="the solution's first smp model, from scratch, 40 epochs: a reference curve, one seed"),
-]}
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        # notebook 04: FCN starts from a classifier, as the paper starts from VGG16
+        Recipe(
+            "fcn_classifier",
+            "04",
+            "VGG classifier (32×32 crops)",
+            "voc64-crops",
+            _fcn_classifier,
+            epochs=24,
+            note="classifies the centre pixel of 32×32 crops; the FCNs start from its weights",
+        ),
+        Recipe("fcn32s", "04", "FCN-32s", "voc64", _fcn("32s"), epochs=50, init="fcn_classifier"),
+        Recipe("fcn16s", "04", "FCN-16s", "voc64", _fcn("16s"), epochs=50, init="fcn_classifier"),
+        Recipe("fcn8s", "04", "FCN-8s", "voc64", _fcn("8s"), epochs=50, init="fcn_classifier"),
+        Recipe(
+            "fcn8s_scratch",
+            "04",
+            "FCN-8s from random weights",
+            "voc64",
+            _fcn("8s"),
+            epochs=50,
+            note="FCN-8s without the classifier's start: what the start is worth",
+        ),
+        # notebook 05: encoder-decoders on the same data, U-Net on membranes, a transfer experiment
+        Recipe("segnet", "05", "SegNet", "voc64", _segnet, epochs=40),
+        Recipe("unet", "05", "U-Net", "voc64", _unet(), epochs=40),
+        Recipe(
+            "smp_unet",
+            "05",
+            "smp.Unet mobilenetv3_small scSE",
+            "voc64",
+            _smp_unet,
+            epochs=40,
+            note="a small encoder: resnet18/34 would not fit the 6 MB checkpoint budget",
+        ),
+        Recipe("membrane_unet", "05", "U-Net on EM membranes", "membranes", _membrane_unet, epochs=30, lr=2e-3),
+        Recipe(
+            "membrane_patch",
+            "05",
+            "patch classifier on EM membranes (notebook 03's)",
+            "membrane-patches",
+            _membrane_patch_classifier,
+            epochs=20,
+            batch_size=128,
+            note="Ciresan-style centre-pixel classifier; its val mIoU is on 4000 pixels sampled uniformly from "
+            "the U-Net's held-out slices (notebook 05 scores both on every pixel of them)",
+        ),
+        Recipe(
+            "scenes_unet",
+            "05",
+            "U-Net on stuff-and-things scenes",
+            "scenes64",
+            _unet(8),
+            epochs=30,
+            seeds=(0,),
+            note="the source of the transfer experiment: its encoder is copied, its head is not",
+        ),
+        Recipe(
+            "unet_few_transfer",
+            "05",
+            "U-Net, 100 images, encoder from the scenes",
+            "voc64",
+            _unet(),
+            epochs=40,
+            train_images=100,
+            init="scenes_unet",
+        ),
+        Recipe(
+            "unet_few_scratch", "05", "U-Net, 100 images, from scratch", "voc64", _unet(), epochs=40, train_images=100
+        ),
+        # notebook 07: the detector and the stuff logits of its panoptic fusion, on the 128 px scenes
+        Recipe(
+            "maskrcnn_scenes",
+            "07",
+            "Mask R-CNN (its thing masks painted, scored as mIoU)",
+            "scenes-instances",
+            _maskrcnn,
+            epochs=15,
+            lr=2e-3,
+            batch_size=4,
+            note="trained from scratch: val mIoU is that of the detections painted into a map of the 3 thing "
+            "classes (0 elsewhere), as paint_detections does",
+        ),
+        Recipe(
+            "semantic_scenes",
+            "07",
+            "semantic head (SemanticNet) on the scenes",
+            "scenes",
+            _semantic_scenes,
+            epochs=24,
+            lr=1e-2,
+        ),
+        # notebook 06: DeepLab v1-v3+ and PSPNet on notebook 04/05's data, then CRF as RNN on v1
+        Recipe(
+            "deeplab_v1",
+            "06",
+            "DeepLab v1",
+            "voc64",
+            functools.partial(_deeplab, "v1"),
+            epochs=100,
+            note="plain VGG blocks and a dropout head learn slowly: 40 epochs left it rising (0.36 val mIoU)",
+        ),
+        *[
+            Recipe(
+                "deeplab_" + v.replace("+", "plus"),
+                "06",
+                f"DeepLab {v}",
+                "voc64",
+                functools.partial(_deeplab, v),
+                epochs=40,
+            )
+            for v in ("v2", "v3", "v3+")
+        ],
+        Recipe("pspnet", "06", "PSPNet", "voc64", _pspnet, epochs=40),
+        Recipe(
+            "crfrnn_v1",
+            "06",
+            "DeepLab v1 + CRF as RNN, fine-tuned",
+            "voc64",
+            _crfrnn_deeplab_v1,
+            epochs=CRFRNN_EPOCHS,
+            lr=1e-3,
+            crf_lr=0.02,
+            init="deeplab_v1",
+            note="the converged v1 and a Potts CRF, trained end to end; the CRF's 483 parameters at lr 0.02",
+        ),
+        Recipe(
+            "finetune_v1",
+            "06",
+            "DeepLab v1, fine-tuned alone",
+            "voc64",
+            functools.partial(_deeplab, "v1"),
+            epochs=CRFRNN_EPOCHS,
+            lr=1e-3,
+            init="deeplab_v1",
+            note="crfrnn_v1's budget without the CRF: what the CRF layers add",
+        ),
+        # notebook 08: one small network, five losses, the same data, schedule and seeds
+        *[
+            Recipe(
+                "loss_" + loss.lower().replace(" + ", "_").replace(" ", "_").replace("-", "_"),
+                "08",
+                f"small dilated net, {loss}",
+                "voc64",
+                _small_dilated_net,
+                epochs=40,
+                loss=loss,
+            )
+            for loss in LOSSES
+        ],
+        # notebook 09: the lab's reference CNN and one of its smp models, trained long for reference curves
+        Recipe(
+            "lab_cnn",
+            "09",
+            "the lab's reference CNN (MyCNN)",
+            "voc64",
+            _lab_cnn,
+            epochs=40,
+            seeds=(0,),
+            note="the solution's MyCNN, 40 epochs on all 500 training images: a reference curve "
+            "of what longer training reaches, so one seed (no spread is claimed)",
+        ),
+        Recipe(
+            "lab_smp_unet",
+            "09",
+            f"the lab's {LAB_SMP}",
+            "voc64",
+            _lab_smp,
+            epochs=40,
+            seeds=(0,),
+            note="the solution's first smp model, from scratch, 40 epochs: a reference curve, one seed",
+        ),
+    ]
+}
 
 # Checkpoints that keep every seed's weights, not only seed 0's: notebook 07 fuses its two models,
 # so its comparisons over seeds need both models of each seed; notebook 06 measures the dense
 # CRF's effect on both seeds of DeepLab v1.
 ALL_SEED_WEIGHTS = ("maskrcnn_scenes", "semantic_scenes", "deeplab_v1")
 
-NUM_CLASSES = {"voc64": 21, "voc64-crops": 21, "membranes": 2, "membrane-patches": 2, "scenes64": 8, "scenes": 8,
-               "scenes-instances": 4}
+NUM_CLASSES = {
+    "voc64": 21,
+    "voc64-crops": 21,
+    "membranes": 2,
+    "membrane-patches": 2,
+    "scenes64": 8,
+    "scenes": 8,
+    "scenes-instances": 4,
+}
 POINT_TASKS = ("voc64-crops", "membrane-patches")  # classifiers: one label per input
 DETECTION_TASKS = ("scenes-instances",)  # torchvision detectors: trained by train.fit_detector
 
@@ -333,8 +521,10 @@ def build(name: str, num_classes: int | None = None) -> nn.Module:
     if num_classes is None:
         return recipe.build()
     if "num_classes" not in inspect.signature(recipe.build).parameters:
-        raise ValueError(f"recipe {name!r} is built for its task's {NUM_CLASSES[recipe.task]} classes only; "
-                         f"build the model class yourself for {num_classes} classes")
+        raise ValueError(
+            f"recipe {name!r} is built for its task's {NUM_CLASSES[recipe.task]} classes only; "
+            f"build the model class yourself for {num_classes} classes"
+        )
     return recipe.build(num_classes=num_classes)
 
 
@@ -352,6 +542,7 @@ def fingerprint(model: nn.Module) -> str:
 
 
 # --- Data ----------------------------------------------------------------------------------------
+
 
 class CentreCrops(Dataset):
     """Random ``size``×``size`` crops of (augmented) segmentation items, labelled with their centre
@@ -376,7 +567,7 @@ class CentreCrops(Dataset):
             label = mask[i + half, j + half]
             if label != 255:
                 break
-        return image[:, i:i + self.size, j:j + self.size], label.reshape(1, 1)
+        return image[:, i : i + self.size, j : j + self.size], label.reshape(1, 1)
 
     def __getitem__(self, index: int):
         return self.fixed[index] if self.fixed is not None else self._draw(index)
@@ -408,8 +599,8 @@ class MembraneTiles(Dataset):
     def __getitem__(self, index: int):
         k = int(torch.randint(len(self.labels), ()))
         i, j = (int(v) for v in torch.randint(0, self.labels.shape[-1] - self.out + 1, (2,)))
-        tile = self.padded[k, :, i:i + self.tile, j:j + self.tile]
-        label = self.labels[k, i:i + self.out, j:j + self.out]
+        tile = self.padded[k, :, i : i + self.tile, j : j + self.tile]
+        label = self.labels[k, i : i + self.out, j : j + self.out]
         if torch.rand(()) < 0.5:
             tile, label = tile.flip(-1), label.flip(-1)
         return tile, label
@@ -426,6 +617,7 @@ class MembranePatches(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, per_epoch: int, fixed_seed: int | None = None):
         from .models.patch import pad_for_windows
+
         self.padded = pad_for_windows(images, MEMBRANE_PATCH)
         self.labels, self.per_epoch = labels, per_epoch
         self.by_class = [torch.nonzero(labels == c) for c in (0, 1)]
@@ -433,9 +625,14 @@ class MembranePatches(Dataset):
         if fixed_seed is not None:
             g = torch.Generator().manual_seed(fixed_seed)
             n, h, w = labels.shape
-            self.fixed = torch.stack([torch.randint(n, (per_epoch,), generator=g),
-                                      torch.randint(h, (per_epoch,), generator=g),
-                                      torch.randint(w, (per_epoch,), generator=g)], 1)
+            self.fixed = torch.stack(
+                [
+                    torch.randint(n, (per_epoch,), generator=g),
+                    torch.randint(h, (per_epoch,), generator=g),
+                    torch.randint(w, (per_epoch,), generator=g),
+                ],
+                1,
+            )
 
     def __len__(self) -> int:
         return self.per_epoch
@@ -446,7 +643,7 @@ class MembranePatches(Dataset):
         else:
             pool = self.by_class[index % 2]
             k, i, j = pool[int(torch.randint(len(pool), ()))].tolist()
-        patch = self.padded[k, :, i:i + MEMBRANE_PATCH, j:j + MEMBRANE_PATCH]
+        patch = self.padded[k, :, i : i + MEMBRANE_PATCH, j : j + MEMBRANE_PATCH]
         return patch, self.labels[k, i, j].reshape(1, 1)
 
 
@@ -464,6 +661,7 @@ def membrane_data(dataset: str | None = DATASET):
 
 def membrane_margin(depth: int = 2) -> int:
     from .models.unet import UNet
+
     return (MEMBRANE_TILE - UNet.output_size(MEMBRANE_TILE, depth=depth)) // 2
 
 
@@ -501,9 +699,9 @@ def _evaluate_detector(model: nn.Module, items: list[dict], device=None) -> dict
     device = get_device(device)
     matrix = ConfusionMatrix(NUM_CLASSES["scenes-instances"])
     for start in range(0, len(items), 20):
-        chunk = items[start:start + 20]
+        chunk = items[start : start + 20]
         outputs = predict_instances(model.to(device), [to_maskrcnn_input(item)[0].to(device) for item in chunk])
-        for item, output in zip(chunk, outputs):
+        for item, output in zip(chunk, outputs, strict=True):
             output = {k: v.cpu() for k, v in output.items()}
             matrix.update(torch.as_tensor(paint_detections(output))[None], things_truth(item)[None])
     return matrix.compute()
@@ -538,8 +736,14 @@ class _Flipped(Dataset):
         return self.images[i], self.labels[i]
 
 
-def task_loaders(task: str, *, batch_size: int = 16, train_images: int | None = None,
-                 dataset: str | None = DATASET, image_size: int = IMAGE_SIZE) -> tuple[DataLoader, DataLoader]:
+def task_loaders(
+    task: str,
+    *,
+    batch_size: int = 16,
+    train_images: int | None = None,
+    dataset: str | None = DATASET,
+    image_size: int = IMAGE_SIZE,
+) -> tuple[DataLoader, DataLoader]:
     """The (train, val) loaders of a course task:
 
     * ``voc64``: the course split of the VOC-format dataset at ``image_size``, training images
@@ -561,8 +765,7 @@ def task_loaders(task: str, *, batch_size: int = 16, train_images: int | None = 
             train_set = Subset(train_set, range(min(train_images, len(train_set))))
         if task == "voc64-crops":
             train_set, val_set = CentreCrops(train_set), CentreCrops(val_set, per_item=4, fixed_seed=0)
-        return (DataLoader(train_set, batch_size=batch_size, shuffle=True),
-                DataLoader(val_set, batch_size=128))
+        return (DataLoader(train_set, batch_size=batch_size, shuffle=True), DataLoader(val_set, batch_size=128))
     if task == "membranes":
         _, (train_x, train_y), (test_x, test_y) = membrane_data(dataset)
         margin = membrane_margin()
@@ -571,17 +774,22 @@ def task_loaders(task: str, *, batch_size: int = 16, train_images: int | None = 
         return DataLoader(tiles, batch_size=8), DataLoader(val, batch_size=1)
     if task == "membrane-patches":
         _, (train_x, train_y), (test_x, test_y) = membrane_data(dataset)
-        return (DataLoader(MembranePatches(train_x, train_y, per_epoch=8000), batch_size=batch_size),
-                DataLoader(MembranePatches(test_x, test_y, per_epoch=4000, fixed_seed=0), batch_size=1000))
+        return (
+            DataLoader(MembranePatches(train_x, train_y, per_epoch=8000), batch_size=batch_size),
+            DataLoader(MembranePatches(test_x, test_y, per_epoch=4000, fixed_seed=0), batch_size=1000),
+        )
     if task in ("scenes64", "scenes"):
         size = image_size if task == "scenes64" else None
         train_set = _Flipped(*_scene_tensors("train", size))
-        return (DataLoader(train_set, batch_size=batch_size, shuffle=True),
-                DataLoader(TensorDataset(*_scene_tensors("val", size)), batch_size=64))
+        return (
+            DataLoader(train_set, batch_size=batch_size, shuffle=True),
+            DataLoader(TensorDataset(*_scene_tensors("val", size)), batch_size=64),
+        )
     raise KeyError(f"unknown course task {task!r}; the tasks are {', '.join(NUM_CLASSES)}")
 
 
 # --- Training ------------------------------------------------------------------------------------
+
 
 def _work_dir() -> Path:
     return data.data_root() / "course_runs"
@@ -594,7 +802,10 @@ def retrained_dir() -> Path:
 
 def _rounded(model: nn.Module) -> dict:
     """The state dict as float16, the precision a checkpoint stores."""
-    return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in model.state_dict().items()}
+    return {
+        k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+        for k, v in model.state_dict().items()
+    }
 
 
 def _load_rounded(model: nn.Module, state: dict) -> nn.Module:
@@ -612,14 +823,18 @@ def _initial_weights(recipe: Recipe, model: nn.Module, seed: int, dataset: str |
     trained = _load_rounded(source.build(), run["state_dict"])
     if recipe.init == "fcn_classifier":
         from .models.fcn import FCN
+
         model.load_state_dict(FCN.from_classifier(trained, model.variant).state_dict())
     elif recipe.init.startswith("deeplab_"):  # fine-tuning: the whole network, under a CRF or not
         target = model.network if hasattr(model, "crf") else model
         target.load_state_dict(trained.state_dict())
     else:  # an encoder: copy every weight whose name and shape match, except the class scorer
         own = model.state_dict()
-        copied = {k: v for k, v in trained.state_dict().items()
-                  if k.startswith("downs.") and k in own and own[k].shape == v.shape}
+        copied = {
+            k: v
+            for k, v in trained.state_dict().items()
+            if k.startswith("downs.") and k in own and own[k].shape == v.shape
+        }
         model.load_state_dict(copied, strict=False)
     return model
 
@@ -630,8 +845,15 @@ def forget_runs(name: str, dataset: str | None = DATASET) -> None:
         path.unlink()
 
 
-def train_recipe(name: str, seed: int = 0, *, dataset: str | None = DATASET, device=None, progress: bool = True,
-                 checkpoint: str | Path | None = None) -> tuple[nn.Module, dict]:
+def train_recipe(
+    name: str,
+    seed: int = 0,
+    *,
+    dataset: str | None = DATASET,
+    device=None,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+) -> tuple[nn.Module, dict]:
     """Train recipe ``name`` with ``seed`` exactly as the course tool does and return
     ``(model, history)``. Notebooks call this when ``RETRAIN = True``; ``checkpoint`` makes it
     resumable epoch by epoch (``fit``'s checkpoint)."""
@@ -643,24 +865,49 @@ def train_recipe(name: str, seed: int = 0, *, dataset: str | None = DATASET, dev
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs)
     if recipe.task in DETECTION_TASKS:
         from .models.maskrcnn import random_hflip, to_maskrcnn_input
+
         val_items = _scenes("val")
         history = train.fit_detector(
-            model, [to_maskrcnn_input(item) for item in _scenes("train")],
-            lambda m: _evaluate_detector(m, val_items, device), epochs=recipe.epochs, optimizer=optimizer,
-            scheduler=scheduler, batch_size=recipe.batch_size, augment=random_hflip, device=device, seed=seed,
-            progress=progress, checkpoint=checkpoint, resume=checkpoint is not None)
+            model,
+            [to_maskrcnn_input(item) for item in _scenes("train")],
+            lambda m: _evaluate_detector(m, val_items, device),
+            epochs=recipe.epochs,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            batch_size=recipe.batch_size,
+            augment=random_hflip,
+            device=device,
+            seed=seed,
+            progress=progress,
+            checkpoint=checkpoint,
+            resume=checkpoint is not None,
+        )
         return model.cpu(), history
-    train_loader, val_loader = task_loaders(recipe.task, batch_size=recipe.batch_size,
-                                            train_images=recipe.train_images, dataset=dataset)
+    train_loader, val_loader = task_loaders(
+        recipe.task, batch_size=recipe.batch_size, train_images=recipe.train_images, dataset=dataset
+    )
     fitted = PointLogits(model) if recipe.task in POINT_TASKS else model
     loss_fn = None
     if recipe.loss != "cross-entropy":
         root = data.voc_root(dataset).path
-        loss_fn = _loss_function(recipe.loss, data.VOCSegmentation(root, "train", transform=data.eval_transform(IMAGE_SIZE),
-                                                                   size=IMAGE_SIZE))
-    history = train.fit(fitted, train_loader, val_loader, num_classes=NUM_CLASSES[recipe.task], epochs=recipe.epochs,
-                        optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn, seed=seed, device=device,
-                        progress=progress, checkpoint=checkpoint, resume=checkpoint is not None)
+        loss_fn = _loss_function(
+            recipe.loss, data.VOCSegmentation(root, "train", transform=data.eval_transform(IMAGE_SIZE), size=IMAGE_SIZE)
+        )
+    history = train.fit(
+        fitted,
+        train_loader,
+        val_loader,
+        num_classes=NUM_CLASSES[recipe.task],
+        epochs=recipe.epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loss_fn=loss_fn,
+        seed=seed,
+        device=device,
+        progress=progress,
+        checkpoint=checkpoint,
+        resume=checkpoint is not None,
+    )
     return model.cpu(), history
 
 
@@ -703,32 +950,54 @@ def _seed_run(recipe: Recipe, seed: int, *, dataset: str | None, device, progres
         if run["settings"] == recipe.settings() and run["fingerprint"] == fingerprint(recipe.build()):
             return run
     device = get_device(device)
-    model, history = train_recipe(recipe.name, seed, dataset=dataset, device=device, progress=progress,
-                                  checkpoint=folder / f"{recipe.name}-seed{seed}.partial.pt")
+    model, history = train_recipe(
+        recipe.name,
+        seed,
+        dataset=dataset,
+        device=device,
+        progress=progress,
+        checkpoint=folder / f"{recipe.name}-seed{seed}.partial.pt",
+    )
     state = _rounded(model)
     results = evaluate(recipe.name, _load_rounded(recipe.build(), state), dataset=dataset, device=device)
     history = {key: [float(v) for v in values] for key, values in history.items()}  # plain floats load safely
-    run = {"seed": seed, "state_dict": state, "history": history, "val": _summary(results),
-           "settings": recipe.settings(), "fingerprint": fingerprint(model), "device": str(device),
-           "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-           "threads": torch.get_num_threads(), "seconds": round(sum(history["seconds"]), 1),
-           "torch": str(torch.__version__)}
+    run = {
+        "seed": seed,
+        "state_dict": state,
+        "history": history,
+        "val": _summary(results),
+        "settings": recipe.settings(),
+        "fingerprint": fingerprint(model),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "seconds": round(sum(history["seconds"]), 1),
+        "torch": str(torch.__version__),
+    }
     write_atomically(done, lambda file: torch.save(run, file))
     (folder / f"{recipe.name}-seed{seed}.partial.pt").unlink(missing_ok=True)
     return run
 
 
-def make_checkpoint(name: str, *, dataset: str | None = DATASET, device=None, progress: bool = True,
-                    out_dir: Path = CHECKPOINT_DIR) -> Path:
+def make_checkpoint(
+    name: str, *, dataset: str | None = DATASET, device=None, progress: bool = True, out_dir: Path = CHECKPOINT_DIR
+) -> Path:
     """Train every seed of recipe ``name`` (reusing finished seeds) and write its checkpoint:
     seed 0's float16 weights and every seed's history and validation results."""
     recipe = _recipe(name)
     runs = [_seed_run(recipe, seed, dataset=dataset, device=device, progress=progress) for seed in recipe.seeds]
     description = data.voc_root(dataset).description if recipe.task.startswith("voc") else recipe.task
-    meta = {"name": name, "title": recipe.title, "notebook": recipe.notebook, "settings": recipe.settings(),
-            "fingerprint": runs[0]["fingerprint"], "dataset": dataset, "data": description,
-            "command": f"{COMMAND} --only {name}",
-            "runs": [{k: v for k, v in run.items() if k != "state_dict"} for run in runs]}
+    meta = {
+        "name": name,
+        "title": recipe.title,
+        "notebook": recipe.notebook,
+        "settings": recipe.settings(),
+        "fingerprint": runs[0]["fingerprint"],
+        "dataset": dataset,
+        "data": description,
+        "command": f"{COMMAND} --only {name}",
+        "runs": [{k: v for k, v in run.items() if k != "state_dict"} for run in runs],
+    }
     saved = {"state_dict": runs[0]["state_dict"], "meta": meta}
     if name in ALL_SEED_WEIGHTS:
         saved["seed_state_dicts"] = {str(run["seed"]): run["state_dict"] for run in runs[1:]}
@@ -738,6 +1007,7 @@ def make_checkpoint(name: str, *, dataset: str | None = DATASET, device=None, pr
 
 
 # --- Loading -------------------------------------------------------------------------------------
+
 
 def _checkpoint_path(name: str, folder: Path | None = None) -> Path:
     _recipe(name)
@@ -753,7 +1023,9 @@ def record(name: str, folder: Path | None = None) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)["meta"]
     except Exception as error:  # a truncated or foreign file
-        raise StaleCheckpoint(f"{path} cannot be read ({error}); regenerate it with `{COMMAND} --only {name} --force`") from error
+        raise StaleCheckpoint(
+            f"{path} cannot be read ({error}); regenerate it with `{COMMAND} --only {name} --force`"
+        ) from error
 
 
 def load(name: str, folder: Path | None = None, seed: int = 0) -> nn.Module:
@@ -767,8 +1039,10 @@ def load(name: str, folder: Path | None = None, seed: int = 0) -> nn.Module:
     model = recipe.build()
     fix = f"regenerate it with `{COMMAND} --only {name} --force`"
     if meta["fingerprint"] != fingerprint(model):
-        raise StaleCheckpoint(f"{path} was made for another definition of {recipe.title} "
-                              f"(fingerprint {meta['fingerprint']}, now {fingerprint(model)}); {fix}")
+        raise StaleCheckpoint(
+            f"{path} was made for another definition of {recipe.title} "
+            f"(fingerprint {meta['fingerprint']}, now {fingerprint(model)}); {fix}"
+        )
     if meta["settings"] != recipe.settings():
         changed = sorted(k for k in recipe.settings() if meta["settings"].get(k) != recipe.settings()[k])
         raise StaleCheckpoint(f"{path} was trained with other settings ({', '.join(changed)} changed); {fix}")
@@ -778,8 +1052,10 @@ def load(name: str, folder: Path | None = None, seed: int = 0) -> nn.Module:
     others = saved.get("seed_state_dicts", {})
     if str(seed) not in others:
         kept = [0, *map(int, others)]
-        raise KeyError(f"{path} keeps the weights of seed(s) {kept} only, not seed {seed}; the other seeds' "
-                       f"results are in course.record({name!r})['runs']")
+        raise KeyError(
+            f"{path} keeps the weights of seed(s) {kept} only, not seed {seed}; the other seeds' "
+            f"results are in course.record({name!r})['runs']"
+        )
     return _load_rounded(model, others[str(seed)]).eval()
 
 
@@ -806,11 +1082,14 @@ def verdict(a: str, b: str, key: str = "miou", folder: Path | None = None) -> st
     gap = spread(better, key, folder)[0] - spread(worse, key, folder)[0]
     word = "distinguishable" if distinguishable(better, worse, key, folder) else "NOT distinguishable"
     label = "mIoU" if key == "miou" else key.replace("_", " ")
-    return (f"{record(better, folder)['title']} - {record(worse, folder)['title']}: {gap:+.3f} {label} "
-            f"(means over seeds), {word} over the seeds")
+    return (
+        f"{record(better, folder)['title']} - {record(worse, folder)['title']}: {gap:+.3f} {label} "
+        f"(means over seeds), {word} over the seeds"
+    )
 
 
 # --- Comparing checkpointed models in a notebook ---------------------------------------------------
+
 
 def compare(names, *, device=None, dataset: str | None = DATASET, folder: Path | None = None) -> dict[str, dict]:
     """Load each checkpoint, evaluate it live on its validation data and return
@@ -827,11 +1106,17 @@ def compare(names, *, device=None, dataset: str | None = DATASET, folder: Path |
         meta = record(name, folder)
         runs = meta["runs"]
         rows[name] = {
-            "model": model, "title": meta["title"], "results": results, "miou": float(results["miou"]),
-            "seeds": [run["val"]["miou"] for run in runs], "spread": spread(name, folder=folder)[1],
+            "model": model,
+            "title": meta["title"],
+            "results": results,
+            "miou": float(results["miou"]),
+            "seeds": [run["val"]["miou"] for run in runs],
+            "spread": spread(name, folder=folder)[1],
             "parameters": count_params(model),
-            "seconds": float(np.mean(runs[0]["history"]["train_seconds"])), "device": runs[0]["device"],
-            "epochs": meta["settings"]["epochs"], "history": runs[0]["history"],
+            "seconds": float(np.mean(runs[0]["history"]["train_seconds"])),
+            "device": runs[0]["device"],
+            "epochs": meta["settings"]["epochs"],
+            "history": runs[0]["history"],
         }
     return rows
 
@@ -841,11 +1126,15 @@ def table(rows: dict[str, dict], baseline: float | tuple[float, float] | None = 
     of every seed and half their range, parameters, and the trivial ``baseline`` line: its
     mIoU, or (mIoU, pixel accuracy) as ``metrics.background_scores`` returns them."""
     width = max(28, *(len(r["title"]) for r in rows.values()))
-    lines = [f"{'model':{width}s} {'parameters':>10s} {'epochs':>6s} {'val mIoU':>8s} {'pixel acc':>9s}  seeds (± half range)"]
+    lines = [
+        f"{'model':{width}s} {'parameters':>10s} {'epochs':>6s} {'val mIoU':>8s} {'pixel acc':>9s}  seeds (± half range)"
+    ]
     for r in rows.values():
         seeds = " / ".join(f"{v:.3f}" for v in r["seeds"])
-        lines.append(f"{r['title']:{width}s} {r['parameters']:10,d} {r['epochs']:6d} {r['miou']:8.3f} "
-                     f"{r['results']['pixel_accuracy']:9.3f}  {seeds} (± {r['spread']:.3f})")
+        lines.append(
+            f"{r['title']:{width}s} {r['parameters']:10,d} {r['epochs']:6d} {r['miou']:8.3f} "
+            f"{r['results']['pixel_accuracy']:9.3f}  {seeds} (± {r['spread']:.3f})"
+        )
     if baseline is not None:
         miou, accuracy = baseline if isinstance(baseline, tuple) else (baseline, None)
         line = f"{'predicting background everywhere':{width}s} {'':10s} {'':6s} {miou:8.3f}"

@@ -20,6 +20,7 @@ nbclient rather than nbgrader: the checks already are the tests and print their 
 so all grading needs is to execute and read outputs; nbgrader would add its own database,
 cell metadata and course layout for the same result.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,9 +87,15 @@ def grade_notebook(path, timeout: float = 600, kernel_name: str = "python3", exe
         return row
     began = time.monotonic()
     deadline = began + timeout
-    client = NotebookClient(notebook, kernel_name=kernel_name, allow_errors=True,
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
-                            startup_timeout=120, shutdown_kernel="immediate", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        kernel_name=kernel_name,
+        allow_errors=True,
+        timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+        startup_timeout=120,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     try:
         client.execute()
     except CellTimeoutError:
@@ -96,7 +103,9 @@ def grade_notebook(path, timeout: float = 600, kernel_name: str = "python3", exe
     except DeadKernelError as error:
         row["status"] = f"kernel died: {str(error).splitlines()[0][:200]}"
     except Exception as error:  # a kernel that does not start, a broken cell structure, ...
-        row["status"] = f"failed to run: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+        row["status"] = (
+            f"failed to run: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+        )
     row["seconds"] = round(time.monotonic() - began, 1)
     row.update(_task_results(notebook))
     row["passed"] = sum(row[task][0] == PASS for task in TASKS.values())
@@ -126,13 +135,19 @@ def write_table(rows: list[dict], out_dir) -> tuple[Path, Path]:
             for task in TASKS.values():
                 line += list(row[task])
             writer.writerow(line)
-    lines = [f"# Lab grades: {len(rows)} submissions", "",
-             "| notebook | status | s | passed | " + " | ".join(_short(t) for t in TASKS.values()) + " |",
-             "|---|---|---|---|" + "---|" * len(TASKS)]
+    lines = [
+        f"# Lab grades: {len(rows)} submissions",
+        "",
+        "| notebook | status | s | passed | " + " | ".join(_short(t) for t in TASKS.values()) + " |",
+        "|---|---|---|---|" + "---|" * len(TASKS),
+    ]
     marks = {PASS: "✓", FAIL: "✗", ERROR: "error", NOT_RUN: "–"}
     for row in rows:
-        lines.append(f"| {row['notebook']} | {row['status']} | {row['seconds']:g} | {row['passed']}/{len(TASKS)} | "
-                     + " | ".join(marks[row[t][0]] for t in TASKS.values()) + " |")
+        lines.append(
+            f"| {row['notebook']} | {row['status']} | {row['seconds']:g} | {row['passed']}/{len(TASKS)} | "
+            + " | ".join(marks[row[t][0]] for t in TASKS.values())
+            + " |"
+        )
     lines += ["", "## Messages", ""]
     for row in rows:
         failed = [(t, r, m) for t, (r, m) in ((t, row[t]) for t in TASKS.values()) if r in (FAIL, ERROR)]
@@ -160,8 +175,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seglib.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="a folder of submitted notebooks (*.ipynb)")
     parser.add_argument("-o", "--out", type=Path, default=Path("grades"), help="output folder (default: grades/)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds each notebook may run in all (default 600; the lab takes ~2 min on a CPU)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="seconds each notebook may run in all (default 600; the lab takes ~2 min on a CPU)",
+    )
     parser.add_argument("--executed", action="store_true", help="also keep each executed notebook in OUT/executed/")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():

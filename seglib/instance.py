@@ -18,6 +18,7 @@ them, e.g. ``to_panoptic`` from the second to the third):
 4. COCO panoptic: a segment-id map (PNG colours via ``seglib.data.id_to_rgb``) plus
    ``segments_info`` [{id, category_id, area, bbox, iscrowd}].
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -69,8 +70,9 @@ def connected_instances(semantic, thing_ids: Iterable[int], *, connectivity: int
     return instances
 
 
-def watershed_instances(semantic, thing_ids: Iterable[int], *, min_distance: int = 5,
-                        smooth: float = 1.0) -> np.ndarray:
+def watershed_instances(
+    semantic, thing_ids: Iterable[int], *, min_distance: int = 5, smooth: float = 1.0
+) -> np.ndarray:
     """Instance map (H, W) int32 from a watershed on the distance transform of each thing class.
 
     For each thing class, the Euclidean distance to the nearest other pixel is computed
@@ -152,9 +154,10 @@ def masks_to_instances(masks, threshold: float = 0.5) -> np.ndarray:
         if not 0 <= threshold < 1:
             raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
         if masks.size and not (np.isfinite(masks).all() and masks.min() >= 0 and masks.max() <= 1):
+            low, high = (np.nan, np.nan) if np.isnan(masks).all() else (np.nanmin(masks), np.nanmax(masks))
             raise ValueError(
                 "float masks are read as probabilities in [0, 1] (foreground above threshold), got values "
-                f"{np.nanmin(masks) if not np.isnan(masks).all() else np.nan:.3g}..{np.nanmax(masks) if not np.isnan(masks).all() else np.nan:.3g}"
+                f"{low:.3g}..{high:.3g}"
                 f"{' and NaN' if np.isnan(masks).any() else ''}; apply a sigmoid to logits first, or pass bool masks"
             )
         masks = masks > threshold
@@ -180,8 +183,9 @@ def instances_to_masks(instances) -> tuple[np.ndarray, np.ndarray]:
     return instances[None] == ids[:, None, None], ids
 
 
-def to_panoptic(semantic, instances, *, ignore_index: int = 255, label_divisor: int = 1000,
-                void_label: int = -1) -> np.ndarray:
+def to_panoptic(
+    semantic, instances, *, ignore_index: int = 255, label_divisor: int = 1000, void_label: int = -1
+) -> np.ndarray:
     """Format 2 → format 3: a panoptic map for ``seglib.metrics.panoptic_quality`` (Kirillov et
     al., 2019) from a semantic map (H, W) and an instance map (H, W) (0 for stuff, 1..K for
     things): ``category * label_divisor + instance``, with ``void_label`` where the semantic map
@@ -190,16 +194,29 @@ def to_panoptic(semantic, instances, *, ignore_index: int = 255, label_divisor: 
     semantic = _as_panoptic(semantic, "semantic map")
     instances = _as_panoptic(instances, "instance map")
     if semantic.shape != instances.shape:
-        raise ValueError(f"semantic and instance maps must be (H, W) of equal shape, got {semantic.shape} and {instances.shape}")
+        raise ValueError(
+            f"semantic and instance maps must be (H, W) of equal shape, got {semantic.shape} and {instances.shape}"
+        )
     if semantic.size and ((semantic < 0).any() or (instances < 0).any()):
         raise ValueError("semantic categories and instance ids must be non-negative (void: ignore_index)")
     if instances.max(initial=0) >= label_divisor:
-        raise ValueError(f"an instance id ({instances.max()}) reaches label_divisor={label_divisor}; raise label_divisor")
+        raise ValueError(
+            f"an instance id ({instances.max()}) reaches label_divisor={label_divisor}; raise label_divisor"
+        )
     return np.where(semantic == ignore_index, void_label, semantic * label_divisor + instances)
 
 
-def masks_to_panoptic(masks, categories, semantic=None, *, stuff_ids: Iterable[int] = (), label_divisor: int = 1000,
-                      void_label: int = -1, ignore_index: int = 255, threshold: float = 0.5) -> np.ndarray:
+def masks_to_panoptic(
+    masks,
+    categories,
+    semantic=None,
+    *,
+    stuff_ids: Iterable[int] = (),
+    label_divisor: int = 1000,
+    void_label: int = -1,
+    ignore_index: int = 255,
+    threshold: float = 0.5,
+) -> np.ndarray:
     """Binary masks (K, H, W) with categories (K,) → panoptic map (H, W) int64.
 
     Mask k becomes segment ``categories[k] * label_divisor + k + 1`` (earlier masks win
@@ -220,12 +237,12 @@ def masks_to_panoptic(masks, categories, semantic=None, *, stuff_ids: Iterable[i
         semantic = _as_map(semantic, "semantic").astype(np.int64)
         stuff = np.where(np.isin(semantic, list(stuff_ids)), semantic, ignore_index)
     merged = np.where(instances > 0, per_pixel, stuff)
-    return to_panoptic(merged, instances, ignore_index=ignore_index, label_divisor=label_divisor,
-                       void_label=void_label)
+    return to_panoptic(merged, instances, ignore_index=ignore_index, label_divisor=label_divisor, void_label=void_label)
 
 
-def panoptic_to_instances(panoptic, thing_ids: Iterable[int], *, label_divisor: int = 1000, void_label: int = -1,
-                          ignore_index: int = 255) -> tuple[np.ndarray, np.ndarray]:
+def panoptic_to_instances(
+    panoptic, thing_ids: Iterable[int], *, label_divisor: int = 1000, void_label: int = -1, ignore_index: int = 255
+) -> tuple[np.ndarray, np.ndarray]:
     """Panoptic map → (semantic map (H, W) int64 with ``ignore_index`` for void, instance map
     (H, W) int32 with the thing segments renumbered 1..K in order of panoptic id)."""
     panoptic = _as_map(panoptic, "panoptic").astype(np.int64)
@@ -256,8 +273,9 @@ def panoptic_to_coco(panoptic, *, label_divisor: int = 1000, void_label: int = -
     return segments, info
 
 
-def coco_to_panoptic(segments, segments_info: list[dict], thing_ids: Iterable[int], *, label_divisor: int = 1000,
-                     void_label: int = -1) -> np.ndarray:
+def coco_to_panoptic(
+    segments, segments_info: list[dict], thing_ids: Iterable[int], *, label_divisor: int = 1000, void_label: int = -1
+) -> np.ndarray:
     """COCO panoptic (segment-id map (H, W), ``segments_info``) → panoptic map (H, W) int64.
 
     Stuff segments get instance 0, thing segments 1..K in ``segments_info`` order (the

@@ -3,6 +3,7 @@
 Piccoli & Barbato's lecture shows them before CNNs "find the filters automatically". All
 kernels are float32 tensors meant for cross-correlation (what ``conv2d`` computes).
 """
+
 from __future__ import annotations
 
 import numbers

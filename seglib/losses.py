@@ -4,9 +4,10 @@ Cross-entropy with ``ignore_index`` and class weights is ``torch.nn.CrossEntropy
 module adds the focal loss (Lin et al., 2017), the soft Dice loss (Milletari et al., 2016) and
 a weighted sum of losses. All take logits (N, C, H, W) and integer targets (N, H, W).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +64,14 @@ def _check_smooth(smooth, eps=1e-7) -> None:
     check_number(eps, "eps", minimum=0, strict=True, hint="a small positive number such as 1e-7")
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, alpha=None,
-               ignore_index: int | None = 255, reduction: str = "mean") -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    alpha=None,
+    ignore_index: int | None = 255,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Multi-class focal loss FL(p_t) = -alpha_t (1 - p_t)^gamma log p_t (Lin et al., 2017).
 
     ``gamma`` = 0 and ``alpha`` = None give cross-entropy. ``alpha`` is one weight per class;
@@ -92,8 +99,9 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, a
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None = 255,
-                   smooth: float = 1.0, eps: float = 1e-7) -> torch.Tensor:
+def soft_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None = 255, smooth: float = 1.0, eps: float = 1e-7
+) -> torch.Tensor:
     """1 - mean soft Dice over classes (Milletari et al., 2016), from softmax probabilities.
 
     Per class c, over the whole batch: Dice_c = (2 Σ p_c g_c + smooth) / (Σ p_c + Σ g_c + smooth),
@@ -109,7 +117,9 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int
     labels = torch.where(valid, target, torch.zeros_like(target)).long()
     # Σ p_c g_c is the probability of the true class, summed per class: no one-hot tensor needed.
     p_true = probs.gather(1, labels.unsqueeze(1)).reshape(-1)
-    intersection = torch.zeros(num_classes, dtype=probs.dtype, device=probs.device).scatter_add(0, labels.reshape(-1), p_true)
+    intersection = torch.zeros(num_classes, dtype=probs.dtype, device=probs.device).scatter_add(
+        0, labels.reshape(-1), p_true
+    )
     target_count = torch.bincount(labels[valid], minlength=num_classes).to(probs.dtype)
     cardinality = probs.transpose(0, 1).reshape(num_classes, -1).sum(1) + target_count
     dice = (2 * intersection + smooth) / (cardinality + smooth).clamp_min(eps)
@@ -124,8 +134,10 @@ def median_frequency_weights(masks: torch.Tensor, num_classes: int, ignore_index
     if labels.numel() == 0:
         raise ValueError("masks hold no labelled pixel: cannot count class frequencies")
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"mask values must lie in 0..{num_classes - 1} or be ignore_index={ignore_index}, "
-                         f"got {int(labels.min())}..{int(labels.max())}")
+        raise ValueError(
+            f"mask values must lie in 0..{num_classes - 1} or be ignore_index={ignore_index}, "
+            f"got {int(labels.min())}..{int(labels.max())}"
+        )
     frequency = torch.bincount(labels.long(), minlength=num_classes).double()
     frequency /= frequency.sum()
     present = frequency > 0
@@ -182,4 +194,4 @@ class CombinedLoss(nn.Module):
         self.weights = weights
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return sum(w * loss(logits, target) for w, loss in zip(self.weights, self.losses))
+        return sum(w * loss(logits, target) for w, loss in zip(self.weights, self.losses, strict=True))

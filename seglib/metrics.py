@@ -10,10 +10,11 @@ al. (2009), as DeepLab reports it. Conventions used throughout:
 - a class absent from both prediction and target has NaN IoU/Dice/accuracy and is left out of
   the means (it was neither right nor wrong).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -42,7 +43,11 @@ def _labels_from(pred: torch.Tensor, num_classes: int, target_dim: int | None = 
     ``target_dim`` = 2, also from the logits (C, H, W) of one image (classes on axis 0)."""
     if pred.is_floating_point():
         axis = 0 if target_dim == 2 and pred.dim() == 3 else 1
-        if pred.dim() < 3 or pred.shape[axis] != num_classes or (target_dim is not None and pred.dim() != target_dim + 1):
+        if (
+            pred.dim() < 3
+            or pred.shape[axis] != num_classes
+            or (target_dim is not None and pred.dim() != target_dim + 1)
+        ):
             raise ValueError(
                 f"a floating-point prediction is read as logits (N, C, H, W) (or (C, H, W) for one (H, W) target) "
                 f"with C = num_classes = {num_classes}, got shape {tuple(pred.shape)}; pass integer labels "
@@ -94,8 +99,9 @@ def _check_pair(pred, target, num_classes: int, ignore_index: int | None):
 def _check_num_classes(num_classes) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    check_allocation(8.0 * num_classes * num_classes, f"a confusion matrix of {num_classes} classes",
-                     "check num_classes")
+    check_allocation(
+        8.0 * num_classes * num_classes, f"a confusion matrix of {num_classes} classes", "check num_classes"
+    )
 
 
 # --------------------------------------------------------------------------- confusion matrix
@@ -245,10 +251,12 @@ def per_image_iou(pred, target, num_classes: int, ignore_index: int | None = 255
             f"per_image_iou wants a batch (N, H, W) of predictions and targets of equal shape, got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
-    return np.stack([
-        metrics_from_confusion(confusion_matrix(p, t, num_classes, ignore_index))["iou"]
-        for p, t in zip(pred, target)
-    ])
+    return np.stack(
+        [
+            metrics_from_confusion(confusion_matrix(p, t, num_classes, ignore_index))["iou"]
+            for p, t in zip(pred, target, strict=True)
+        ]
+    )
 
 
 def binary_metrics(pred, target) -> dict:
@@ -262,7 +270,9 @@ def binary_metrics(pred, target) -> dict:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
     for name, mask in (("pred", pred), ("target", target)):
         if mask.is_floating_point():
-            raise TypeError(f"{name} must be a binary mask (bool or 0/1 integers), got {mask.dtype}; threshold it first")
+            raise TypeError(
+                f"{name} must be a binary mask (bool or 0/1 integers), got {mask.dtype}; threshold it first"
+            )
         if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
             raise ValueError(f"{name} must hold only 0 and 1, got values {torch.unique(mask)[:5].tolist()}...")
     p, t = pred.bool(), target.bool()
@@ -280,7 +290,10 @@ def binary_metrics(pred, target) -> dict:
         "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "iou": ratio(tp, tp + fp + fn),
         "accuracy": ratio(tp + tn, tp + tn + fp + fn),
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
     }
 
 
@@ -311,8 +324,11 @@ def boundary_accuracy(pred, target, width: int = 3, num_classes: int = 21, ignor
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     cm.update(pred.reshape(banded.shape).long(), banded)
     result = cm.compute()
-    return {"pixel_accuracy": result["pixel_accuracy"], "miou": result["miou"],
-            "pixels": int((banded != ignore_index).sum())}
+    return {
+        "pixel_accuracy": result["pixel_accuracy"],
+        "miou": result["miou"],
+        "pixels": int((banded != ignore_index).sum()),
+    }
 
 
 # --------------------------------------------------------------------------- panoptic quality
@@ -378,14 +394,17 @@ def panoptic_quality(
     categories = num_categories if num_categories is not None else largest + 1
     if largest >= categories:
         raise ValueError(f"a segment has category {largest} but num_categories={categories}")
-    check_allocation(4 * 8.0 * categories, f"per-category results for {categories} categories",
-                     "check label_divisor and num_categories")
+    check_allocation(
+        4 * 8.0 * categories,
+        f"per-category results for {categories} categories",
+        "check label_divisor and num_categories",
+    )
     tp = np.zeros(categories, np.int64)
     fp = np.zeros(categories, np.int64)
     fn = np.zeros(categories, np.int64)
     iou_sum = np.zeros(categories)
 
-    for pred, target, crowd in zip(preds, targets, crowds):
+    for pred, target, crowd in zip(preds, targets, crowds, strict=True):
         if pred.shape != target.shape:
             raise ValueError(f"prediction and target shapes differ: {pred.shape} vs {target.shape}")
         gt_ids, gt_cats, gt_areas = _segments(target, label_divisor, void_label)
@@ -396,10 +415,12 @@ def panoptic_quality(
         p_values, p_index = np.unique(pred.ravel(), return_inverse=True)
         # np.unique, not bincount: memory grows with the pixels, not with (segments in target) x (in prediction).
         pairs, counts = np.unique(g_index.ravel() * len(p_values) + p_index.ravel(), return_counts=True)
-        overlap = {(int(g_values[c // len(p_values)]), int(p_values[c % len(p_values)])): int(n)
-                   for c, n in zip(pairs.tolist(), counts.tolist())}
-        gt_area = dict(zip(gt_ids.tolist(), gt_areas.tolist()))
-        pr_area = dict(zip(pr_ids.tolist(), pr_areas.tolist()))
+        overlap = {
+            (int(g_values[c // len(p_values)]), int(p_values[c % len(p_values)])): int(n)
+            for c, n in zip(pairs.tolist(), counts.tolist(), strict=True)
+        }
+        gt_area = dict(zip(gt_ids.tolist(), gt_areas.tolist(), strict=True))
+        pr_area = dict(zip(pr_ids.tolist(), pr_areas.tolist(), strict=True))
         matched_gt, matched_pr = set(), set()
         for (g, p), inter in overlap.items():
             if g == void_label or p == void_label or g in crowd or g // label_divisor != p // label_divisor:
@@ -412,10 +433,10 @@ def panoptic_quality(
                 iou_sum[category] += iou
                 matched_gt.add(g)
                 matched_pr.add(p)
-        for g, category in zip(gt_ids.tolist(), gt_cats.tolist()):
+        for g, category in zip(gt_ids.tolist(), gt_cats.tolist(), strict=True):
             if g not in matched_gt and g not in crowd:
                 fn[category] += 1
-        for p, category in zip(pr_ids.tolist(), pr_cats.tolist()):
+        for p, category in zip(pr_ids.tolist(), pr_cats.tolist(), strict=True):
             if p in matched_pr:
                 continue
             ignored = overlap.get((void_label, p), 0)
@@ -431,9 +452,15 @@ def panoptic_quality(
         rq = np.where(present, tp / np.where(present, denominator, 1), np.nan)
         pq = sq * rq
     return {
-        "pq": _nan_mean(pq), "sq": _nan_mean(sq), "rq": _nan_mean(rq),
-        "pq_per_class": pq, "sq_per_class": sq, "rq_per_class": rq,
-        "tp": tp, "fp": fp, "fn": fn,
+        "pq": _nan_mean(pq),
+        "sq": _nan_mean(sq),
+        "rq": _nan_mean(rq),
+        "pq_per_class": pq,
+        "sq_per_class": sq,
+        "rq_per_class": rq,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
     }
 
 
@@ -442,8 +469,9 @@ MAX_CATEGORIES = 1 << 16  # without num_categories: more than any dataset has (C
 
 def _check_divisor(label_divisor, void_label) -> None:
     if isinstance(label_divisor, bool) or not isinstance(label_divisor, (int, np.integer)) or label_divisor < 1:
-        raise ValueError(f"label_divisor must be a positive int (ids are category * label_divisor + instance), "
-                         f"got {label_divisor!r}")
+        raise ValueError(
+            f"label_divisor must be a positive int (ids are category * label_divisor + instance), got {label_divisor!r}"
+        )
     if isinstance(void_label, bool) or not isinstance(void_label, (int, np.integer)):
         raise ValueError(f"void_label must be an int (-1 by default), got {void_label!r}")
 

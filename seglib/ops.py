@@ -10,9 +10,10 @@ bed of nails, bilinear by areas and by distances, max-unpooling), Piccoli & Barb
 (transposed-convolution examples, pixel shuffle); Dumoulin & Visin, "A guide to convolution
 arithmetic for deep learning" (2016).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -55,8 +56,10 @@ def _batched(x: torch.Tensor, name: str = "input", *, empty_ok: bool = False) ->
             f"{tuple(x.shape)}; for a single-channel image of shape (H, W) use x[None, None]"
         )
     if not empty_ok and (x.shape[-2] == 0 or x.shape[-1] == 0):
-        raise ValueError(f"{name} has an empty height or width, shape {tuple(x.shape)}; give at least one pixel "
-                         "(PyTorch refuses this too)")
+        raise ValueError(
+            f"{name} has an empty height or width, shape {tuple(x.shape)}; give at least one pixel "
+            "(PyTorch refuses this too)"
+        )
     return x, unbatched
 
 
@@ -74,8 +77,10 @@ def _check_conv_inputs(x: torch.Tensor, weight: torch.Tensor, groups: int, layou
         got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
         raise ValueError(f"weight must be a 4-D tensor {layout}, got {got}")
     if min(weight.shape) < 1:
-        raise ValueError(f"weight {layout} has an empty dimension, shape {tuple(weight.shape)}; every dimension "
-                         "needs at least 1 (PyTorch refuses this too)")
+        raise ValueError(
+            f"weight {layout} has an empty dimension, shape {tuple(weight.shape)}; every dimension "
+            "needs at least 1 (PyTorch refuses this too)"
+        )
     if not x.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got {x.dtype}; convert with x.float()")
     if x.dtype != weight.dtype:
@@ -88,8 +93,10 @@ def _check_bias(bias: torch.Tensor | None, out_channels: int, like: torch.Tensor
     if bias is None:
         return
     if not isinstance(bias, torch.Tensor):
-        raise TypeError(f"bias must be a tensor of shape ({out_channels},) or None, got {type(bias).__name__}; "
-                        f"convert it with torch.tensor(bias, dtype={like.dtype})")
+        raise TypeError(
+            f"bias must be a tensor of shape ({out_channels},) or None, got {type(bias).__name__}; "
+            f"convert it with torch.tensor(bias, dtype={like.dtype})"
+        )
     if bias.dim() != 1 or bias.shape[0] != out_channels:
         raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
     if bias.dtype != like.dtype:
@@ -130,8 +137,7 @@ def conv2d(
     c_out, c_per_group, kh, kw = weight.shape
     if c_in % groups or c_out % groups:
         raise ValueError(
-            f"groups={groups} must divide both the input channels ({c_in}) and the output "
-            f"channels ({c_out})"
+            f"groups={groups} must divide both the input channels ({c_in}) and the output channels ({c_out})"
         )
     if c_per_group * groups != c_in:
         raise ValueError(
@@ -157,8 +163,12 @@ def conv2d(
         ph, pw = as_pair(padding, "padding", 0)
         pads = (ph, ph, pw, pw)
 
-    _check_output((n, c_in, h + pads[0] + pads[1], w + pads[2] + pads[3]), x, f"the input padded by {padding!r}",
-                  "use a padding of a few pixels (about kernel_size // 2)")
+    _check_output(
+        (n, c_in, h + pads[0] + pads[1], w + pads[2] + pads[3]),
+        x,
+        f"the input padded by {padding!r}",
+        "use a padding of a few pixels (about kernel_size // 2)",
+    )
     xp = _zero_pad(x, *pads)
     hp, wp = xp.shape[-2:]
     if hp < span_h or wp < span_w:
@@ -230,8 +240,12 @@ def conv_transpose2d(
     # Uncropped output: every stamp fits, plus output_padding at the bottom/right.
     full_h = (h - 1) * sh + dh * (kh - 1) + 1 + oph
     full_w = (w - 1) * sw + dw * (kw - 1) + 1 + opw
-    _check_output((n, c_out, full_h, full_w), x, f"a {full_h}x{full_w} transposed-convolution output",
-                  "check stride and dilation (a few pixels each)")
+    _check_output(
+        (n, c_out, full_h, full_w),
+        x,
+        f"a {full_h}x{full_w} transposed-convolution output",
+        "check stride and dilation (a few pixels each)",
+    )
     xg = x.reshape(n, groups, c_in // groups, h, w)
     wg = weight.reshape(groups, c_in // groups, c_out // groups, kh, kw)
     full = x.new_zeros(n, groups, c_out // groups, full_h, full_w)
@@ -258,8 +272,12 @@ def upsample_nearest(x: torch.Tensor, scale_factor: IntOrPair = 2) -> torch.Tens
     """
     _spatial(x)
     sh, sw = as_pair(scale_factor, "scale_factor", 1)
-    _check_output((*x.shape[:-2], x.shape[-2] * sh, x.shape[-1] * sw), x, f"upsampling by {scale_factor!r}",
-                  "use a smaller scale_factor")
+    _check_output(
+        (*x.shape[:-2], x.shape[-2] * sh, x.shape[-1] * sw),
+        x,
+        f"upsampling by {scale_factor!r}",
+        "use a smaller scale_factor",
+    )
     return x.repeat_interleave(sh, dim=-2).repeat_interleave(sw, dim=-1)
 
 
@@ -267,8 +285,10 @@ def _spatial(x) -> None:
     """Any tensor whose last two dimensions are a non-empty (H, W)."""
     _tensor(x)
     if x.dim() < 2:
-        raise ValueError(f"input must have at least two dimensions (..., H, W), got shape {tuple(x.shape)}; "
-                         "for a row of values use x[None]")
+        raise ValueError(
+            f"input must have at least two dimensions (..., H, W), got shape {tuple(x.shape)}; "
+            "for a row of values use x[None]"
+        )
     if x.shape[-2] == 0 or x.shape[-1] == 0:
         raise ValueError(f"input has an empty height or width, shape {tuple(x.shape)}; give at least one pixel")
 
@@ -329,8 +349,10 @@ def upsample_bilinear(
         scale_factor = check_number(scale_factor, "scale_factor", minimum=0, strict=True)
         out_h, out_w, scale = int(h * scale_factor), int(w * scale_factor), float(scale_factor)
         if out_h < 1 or out_w < 1:
-            raise ValueError(f"scale_factor={scale_factor} turns {h}x{w} into {out_h}x{out_w}, an empty image; use a "
-                             f"larger scale_factor, or size=... (PyTorch refuses this too)")
+            raise ValueError(
+                f"scale_factor={scale_factor} turns {h}x{w} into {out_h}x{out_w}, an empty image; use a "
+                f"larger scale_factor, or size=... (PyTorch refuses this too)"
+            )
     _check_output((*x.shape[:2], out_h, out_w), x, f"a {out_h}x{out_w} upsampled image", "use a smaller size")
     y0, y1, dy = _source_coords(h, out_h, scale, align_corners, x)
     x0, x1, dx = _source_coords(w, out_w, scale, align_corners, x)
@@ -382,8 +404,10 @@ def max_unpool2d(
     else:
         out_h, out_w = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
         if out_h < 1 or out_w < 1:
-            raise ValueError(f"the output would be {out_h}x{out_w}: padding {(ph, pw)} is too large for the kernel; "
-                             "use the pooling's padding, or pass output_size")
+            raise ValueError(
+                f"the output would be {out_h}x{out_w}: padding {(ph, pw)} is too large for the kernel; "
+                "use the pooling's padding, or pass output_size"
+            )
     _check_output((n, c, out_h, out_w), x, f"a {out_h}x{out_w} unpooled output", "check output_size and stride")
     if indices.numel() and int(indices.max()) >= out_h * out_w:
         raise ValueError(
@@ -423,8 +447,11 @@ def bilinear_kernel(in_channels: int, out_channels: int, kernel_size: int) -> to
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("kernel_size", kernel_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    check_allocation(4.0 * in_channels * out_channels * kernel_size**2,
-                     f"a ({in_channels}, {out_channels}, {kernel_size}, {kernel_size}) kernel", "check the sizes")
+    check_allocation(
+        4.0 * in_channels * out_channels * kernel_size**2,
+        f"a ({in_channels}, {out_channels}, {kernel_size}, {kernel_size}) kernel",
+        "check the sizes",
+    )
     factor = (kernel_size + 1) // 2
     center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
     taps = 1 - (torch.arange(kernel_size, dtype=torch.float32) - center).abs() / factor

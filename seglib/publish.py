@@ -15,6 +15,7 @@ and prints nothing; in Colab it clones the repository named by ``repository: url
 without seglib it stops with a message saying how to install the course, rather than downloading
 anything unasked.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,14 +25,24 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["repository_url", "bib_labels", "citation_labels", "readable_citations", "install_source", "install_cell",
-           "with_install_cell", "handout", "INSTALL_TAG", "REPOSITORY_PLACEHOLDER"]
+__all__ = [
+    "repository_url",
+    "bib_labels",
+    "citation_labels",
+    "readable_citations",
+    "install_source",
+    "install_cell",
+    "with_install_cell",
+    "handout",
+    "INSTALL_TAG",
+    "REPOSITORY_PLACEHOLDER",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 REPOSITORY_PLACEHOLDER = "https://github.com/YOUR-ORG/YOUR-REPO"
 INSTALL_TAG = "install"
 INSTALL_CELL_ID = "install-course"
-_INSTALL = '''# Setup. Where seglib is installed (your course environment, Binder) this cell does nothing.
+_INSTALL = """# Setup. Where seglib is installed (your course environment, Binder) this cell does nothing.
 # In Colab it clones the course (with its checkpoints) and installs it with everything the
 # notebooks import (a few minutes).
 import importlib.util
@@ -42,10 +53,11 @@ if importlib.util.find_spec("seglib") is None:
         raise ModuleNotFoundError(
             "seglib is not installed: in a checkout of the course run `pip install -r requirements.txt` "
             "(the book's Setup page); to install the course here instead, run the clone and %pip lines below by themselves")
-    {pip}'''
+    {pip}"""
 
 
 # --- The repository URL ----------------------------------------------------------------------------
+
 
 def repository_url(root: Path = ROOT) -> str | None:
     """The repository URL set in ``root/_config.yml`` (``repository: url:``), or None when it is
@@ -53,21 +65,37 @@ def repository_url(root: Path = ROOT) -> str | None:
     config = Path(root) / "_config.yml"
     if not config.is_file():
         return None
-    match = re.search(r"^repository:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*[\"']?([^\"'\s#]*)", config.read_text(), re.M)
+    match = re.search(
+        r"^repository:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*[\"']?([^\"'\s#]*)", config.read_text(), re.M
+    )
     return match.group(1) if match and match.group(1) else None
 
 
 # --- Citations -------------------------------------------------------------------------------------
 
 # LaTeX accent commands -> Unicode combining marks (enough for names in a .bib file).
-_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
-            ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328"}
+_ACCENTS = {
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    '"': "\u0308",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "c": "\u0327",
+    "v": "\u030c",
+    "u": "\u0306",
+    "H": "\u030b",
+    "k": "\u0328",
+}
 
 
 def _latex_to_text(text: str) -> str:
     """Cire{\\c{s}}an -> Cireşan, J{\\"u}rgen -> Jürgen: accents decoded, braces dropped."""
+
     def accent(match):
         return match.group(2) + _ACCENTS[match.group(1)]
+
     text = re.sub(r"\\(['`^\"~=.]|[cvuHk](?![A-Za-z]))\s*\{?\s*([A-Za-z])\}?", accent, text)
     return unicodedata.normalize("NFC", re.sub(r"[{}]", "", text))
 
@@ -83,8 +111,15 @@ def bib_labels(bib_text: str) -> dict[str, str]:
         names = [n.strip() for n in re.split(r"\s+and\s+", author.group(1))] if author else []
         surnames = [n.split(",")[0].strip() if "," in n else n.split()[-1] for n in names if n]
         surnames = [_latex_to_text(n) for n in surnames]
-        who = (surnames[0] if len(surnames) == 1 else f"{surnames[0]} and {surnames[1]}" if len(surnames) == 2
-               else f"{surnames[0]} et al." if surnames else key)
+        who = (
+            surnames[0]
+            if len(surnames) == 1
+            else f"{surnames[0]} and {surnames[1]}"
+            if len(surnames) == 2
+            else f"{surnames[0]} et al."
+            if surnames
+            else key
+        )
         labels[key] = f"{who}, {year.group(1)}" if year else who
         title = re.search(r"\btitle\s*=\s*\{(.*?)\}\s*,?\s*\n", body, re.S)
         titles[key] = re.sub(r"[{}\\]", "", title.group(1)).lower() if title else key
@@ -92,7 +127,7 @@ def bib_labels(bib_text: str) -> dict[str, str]:
     # book's references page (book/_ext/book_style.py).
     for label in {v for v in labels.values() if list(labels.values()).count(v) > 1}:
         keys = sorted((k for k, v in labels.items() if v == label), key=titles.get)
-        for letter, key in zip("abcdefghijklmnopqrstuvwxyz", keys):
+        for letter, key in zip("abcdefghijklmnopqrstuvwxyz", keys, strict=False):
             labels[key] = label + letter
     return labels
 
@@ -105,9 +140,11 @@ def citation_labels(root: Path = ROOT) -> dict[str, str]:
 
 def readable_citations(text: str, labels: dict[str, str]) -> str:
     """Replace the book's {cite}`A,B` roles with "(Author et al., Year; ...)"."""
+
     def label(match):
         keys = [k.strip() for k in match.group(1).split(",")]
         return "(" + "; ".join(labels.get(k, k) for k in keys) + ")"
+
     return re.sub(r"\{cite(?::\w+)?\}`([^`]+)`", label, text)
 
 
@@ -121,9 +158,11 @@ def install_source(url: str | None) -> str:
     repository; a placeholder that shows where the address goes when None). It clones the
     repository rather than pip-installing seglib from it: notebooks 04-08 load the course
     checkpoints, which live in the repository's ``checkpoints/`` folder beside the package."""
-    steps = [f"!git clone --quiet --depth 1 {url or REPOSITORY_PLACEHOLDER} {COLAB_FOLDER}",
-             f'%pip install --quiet -e "{COLAB_FOLDER}[course]"',
-             f'sys.path.insert(0, "{COLAB_FOLDER}")  # importable now, without restarting the session']
+    steps = [
+        f"!git clone --quiet --depth 1 {url or REPOSITORY_PLACEHOLDER} {COLAB_FOLDER}",
+        f'%pip install --quiet -e "{COLAB_FOLDER}[course]"',
+        f'sys.path.insert(0, "{COLAB_FOLDER}")  # importable now, without restarting the session',
+    ]
     return _INSTALL.format(pip="\n    ".join(steps))
 
 
@@ -162,8 +201,9 @@ def with_install_cell(notebook: nbformat.NotebookNode, url: str | None) -> tuple
     return notebook, True
 
 
-def handout(notebook: nbformat.NotebookNode, *, citations: dict[str, str] | None = None,
-            repository_url: str | None = None) -> nbformat.NotebookNode:
+def handout(
+    notebook: nbformat.NotebookNode, *, citations: dict[str, str] | None = None, repository_url: str | None = None
+) -> nbformat.NotebookNode:
     """A copy of ``notebook`` as it leaves the book: citations as text (``citations``, by default
     from ``book/references.bib``) and the install cell for ``repository_url``. Outputs stay."""
     labels = citation_labels() if citations is None else citations

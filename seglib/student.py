@@ -16,6 +16,7 @@ Usage::
 
     python -m seglib.student notebooks/09_lab_voc64.ipynb -o student/
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,13 @@ from . import publish
 from ._files import write_atomically
 
 SOLUTION, SCAFFOLD, SOLUTION_ONLY = "solution", "scaffold", "solution-only"
-STUDENT_NOTE = ("**Your version of the lab.** The cells that start with `# TODO` ({tasks} of them) are yours: "
-                "replace their `...` or `raise NotImplementedError` with your code, run the cell, then run the "
-                "check below it. A check prints ✓ when the task is done, or says what is still wrong and gives "
-                "a hint. Run the notebook from the top, in order: the cells after a check use what that task "
-                "made.")
+STUDENT_NOTE = (
+    "**Your version of the lab.** The cells that start with `# TODO` ({tasks} of them) are yours: "
+    "replace their `...` or `raise NotImplementedError` with your code, run the cell, then run the "
+    "check below it. A check prints ✓ when the task is done, or says what is still wrong and gives "
+    "a hint. Run the notebook from the top, in order: the cells after a check use what that task "
+    "made."
+)
 BOOK_ONLY_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell"}
 
 __all__ = ["student_version", "write_student_version", "main"]
@@ -48,9 +51,13 @@ def _describe(index: int, cell) -> str:
     return f"cell {index} ({cell['cell_type']}: {first[0][:60] if first else 'empty'!r})"
 
 
-def student_version(notebook: nbformat.NotebookNode, source_name: str = "the notebook", *,
-                    citations: dict[str, str] | None = None,
-                    repository_url: str | None = None) -> nbformat.NotebookNode:
+def student_version(
+    notebook: nbformat.NotebookNode,
+    source_name: str = "the notebook",
+    *,
+    citations: dict[str, str] | None = None,
+    repository_url: str | None = None,
+) -> nbformat.NotebookNode:
     """The student version of ``notebook`` (a new notebook; the input is not changed).
 
     ``citations`` maps BibTeX keys to the text that replaces a {cite}`Key` role (unknown keys
@@ -66,8 +73,10 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
     while i < len(cells):
         cell, tags = cells[i], _tags(cells[i])
         if SCAFFOLD in tags:
-            raise ValueError(f"{source_name}: {_describe(i, cell)} is tagged '{SCAFFOLD}' but does not follow a cell "
-                             f"tagged '{SOLUTION}'; put each scaffold right after its solution")
+            raise ValueError(
+                f"{source_name}: {_describe(i, cell)} is tagged '{SCAFFOLD}' but does not follow a cell "
+                f"tagged '{SOLUTION}'; put each scaffold right after its solution"
+            )
         if SOLUTION in tags:
             if cell.cell_type != "code":
                 raise ValueError(f"{source_name}: {_describe(i, cell)} is tagged '{SOLUTION}' but is not a code cell")
@@ -76,7 +85,8 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
                 raise ValueError(
                     f"{source_name}: solution {_describe(i, cell)} has no scaffold after it; add a raw cell tagged "
                     f"'{SCAFFOLD}' and 'remove-cell' right after it, holding the code students start from "
-                    "(a TODO comment and `...` or `raise NotImplementedError`)")
+                    "(a TODO comment and `...` or `raise NotImplementedError`)"
+                )
             tags = [t for t in _tags(following) if t not in BOOK_ONLY_TAGS]
             out.append(nbformat.v4.new_code_cell(following.source, metadata={"tags": tags}))
             replaced += 1
@@ -97,8 +107,10 @@ def student_version(notebook: nbformat.NotebookNode, source_name: str = "the not
         out.append(cell)
         i += 1
     if not replaced:
-        raise ValueError(f"{source_name} has no cells tagged '{SOLUTION}', so there is nothing to turn into a student "
-                         "version; tag each solution cell and follow it with a raw cell tagged 'scaffold'")
+        raise ValueError(
+            f"{source_name} has no cells tagged '{SOLUTION}', so there is nothing to turn into a student "
+            "version; tag each solution cell and follow it with a raw cell tagged 'scaffold'"
+        )
     if out and out[0].cell_type == "markdown":  # after the title: say what this version is
         out.insert(1, nbformat.v4.new_markdown_cell(STUDENT_NOTE.format(tasks=replaced)))
         out.insert(2, publish.install_cell(repository_url))
@@ -121,8 +133,10 @@ def write_student_version(path, out_dir, repository_url: str | None = None) -> P
         raise FileNotFoundError(f"{path} does not exist; give a notebook, e.g. notebooks/09_lab_voc64.ipynb")
     blocking = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
     if blocking is not None and not blocking.is_dir():
-        raise NotADirectoryError(f"the output folder {out_dir} cannot be made: {blocking} is a file; give a folder "
-                                 "with -o (it is created if missing)")
+        raise NotADirectoryError(
+            f"the output folder {out_dir} cannot be made: {blocking} is a file; give a folder "
+            "with -o (it is created if missing)"
+        )
     target = out_dir / path.name
     if target.resolve() == path.resolve():
         raise ValueError(f"the student version would overwrite the solution {path}; choose another -o folder")
@@ -130,8 +144,12 @@ def write_student_version(path, out_dir, repository_url: str | None = None) -> P
         notebook = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several types for unreadable files
         raise ValueError(f"{path} is not a readable notebook ({error}); is it a complete .ipynb file?") from None
-    student = student_version(notebook, path.name, citations=publish.citation_labels(),
-                              repository_url=repository_url or publish.repository_url())
+    student = student_version(
+        notebook,
+        path.name,
+        citations=publish.citation_labels(),
+        repository_url=repository_url or publish.repository_url(),
+    )
     write_atomically(target, lambda file: file.write(nbformat.writes(student).encode("utf-8")))
     return target
 

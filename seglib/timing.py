@@ -5,11 +5,12 @@ pins PyTorch to a number of CPU threads for a ``with`` block (the dense CRF uses
 Lectures compare operators by speed ("the fully convolutional network is N times faster");
 these helpers make such claims reproducible enough to assert with a generous tolerance.
 """
+
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

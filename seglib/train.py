@@ -5,6 +5,7 @@ and resume checkpoints; ``evaluate`` streams a ``ConfusionMatrix`` over a loader
 returns label maps. Loaders yield ``(images (N, 3, H, W) float, masks (N, H, W) int64)`` and
 models return logits (N, C, H, W) at the masks' resolution (or torchvision's ``{"out": ...}``).
 """
+
 from __future__ import annotations
 
 import glob
@@ -13,7 +14,7 @@ import pickle
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -24,7 +25,17 @@ from ._files import write_atomically
 from .analysis import count_macs, count_params
 from .metrics import ConfusionMatrix
 
-__all__ = ["fit", "fit_detector", "evaluate", "predict", "logits_of", "NonFiniteLossError", "compare", "comparison_row", "comparison_table"]
+__all__ = [
+    "fit",
+    "fit_detector",
+    "evaluate",
+    "predict",
+    "logits_of",
+    "NonFiniteLossError",
+    "compare",
+    "comparison_row",
+    "comparison_table",
+]
 
 
 def logits_of(output, target_size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -87,7 +98,9 @@ def _forward(model, images):
         ) from None
 
 
-def _check_labels(masks: torch.Tensor, num_classes: int, ignore_index: int | None, batch: int, description: str) -> bool:
+def _check_labels(
+    masks: torch.Tensor, num_classes: int, ignore_index: int | None, batch: int, description: str
+) -> bool:
     """Whether the masks hold any labelled pixel; raise if one holds a label outside 0..C-1."""
     valid = masks != ignore_index if ignore_index is not None else torch.ones_like(masks, dtype=torch.bool)
     out_of_range = valid & ((masks < 0) | (masks >= num_classes))
@@ -100,8 +113,9 @@ def _check_labels(masks: torch.Tensor, num_classes: int, ignore_index: int | Non
     return bool(valid.any())
 
 
-def _run_epoch(model, loader, device, loss_fn, optimizer, matrix: ConfusionMatrix, description: str,
-               progress: bool) -> float:
+def _run_epoch(
+    model, loader, device, loss_fn, optimizer, matrix: ConfusionMatrix, description: str, progress: bool
+) -> float:
     """One pass over ``loader``, filling ``matrix``; trains when ``optimizer`` is given.
 
     Batches without a labelled pixel (all ``ignore_index``) are skipped: their loss is undefined.
@@ -114,8 +128,9 @@ def _run_epoch(model, loader, device, loss_fn, optimizer, matrix: ConfusionMatri
     total, count, skipped = 0.0, 0, 0
     num_classes, ignore_index = matrix.num_classes, matrix.ignore_index
     with torch.set_grad_enabled(training):
-        batches = tqdm(_batches(loader, device), desc=description, total=_length(loader), leave=False,
-                       disable=not progress)
+        batches = tqdm(
+            _batches(loader, device), desc=description, total=_length(loader), leave=False, disable=not progress
+        )
         for index, (images, masks) in enumerate(batches, start=1):
             if not _check_labels(masks, num_classes, ignore_index, index, description):
                 skipped += 1
@@ -204,16 +219,28 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         train_seconds = time.perf_counter() - began
-        row = {"epoch": epoch, "train_loss": train_loss, "train_miou": train_matrix.compute()["miou"],
-               "val_loss": float("nan"), "val_miou": float("nan"), "val_pixel_accuracy": float("nan")}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_miou": train_matrix.compute()["miou"],
+            "val_loss": float("nan"),
+            "val_miou": float("nan"),
+            "val_pixel_accuracy": float("nan"),
+        }
         if val_loader is not None:
             try:
-                results = evaluate(model, val_loader, num_classes, ignore_index=ignore_index, device=device,
-                                   loss_fn=loss_fn, progress=progress)
+                results = evaluate(
+                    model,
+                    val_loader,
+                    num_classes,
+                    ignore_index=ignore_index,
+                    device=device,
+                    loss_fn=loss_fn,
+                    progress=progress,
+                )
             except NonFiniteLossError as error:
                 raise NonFiniteLossError(f"epoch {epoch}: {error}. {_kept(path, epoch)}{_NAN_HINT}") from None
-            row.update(val_loss=results["loss"], val_miou=results["miou"],
-                       val_pixel_accuracy=results["pixel_accuracy"])
+            row.update(val_loss=results["loss"], val_miou=results["miou"], val_pixel_accuracy=results["pixel_accuracy"])
         row["seconds"] = time.perf_counter() - began
         row["train_seconds"] = train_seconds
         for key, value in row.items():
@@ -223,8 +250,9 @@ def fit(
     return history
 
 
-_NAN_HINT = (" Lower the learning rate, check the images and masks for NaN, or clip gradients "
-             "(torch.nn.utils.clip_grad_norm_)")
+_NAN_HINT = (
+    " Lower the learning rate, check the images and masks for NaN, or clip gradients (torch.nn.utils.clip_grad_norm_)"
+)
 
 
 def _prepare(model: nn.Module, checkpoint, device) -> tuple[Path | None, torch.device]:
@@ -238,8 +266,19 @@ def _prepare(model: nn.Module, checkpoint, device) -> tuple[Path | None, torch.d
 
 
 def _new_history() -> dict[str, list]:
-    return {key: [] for key in ("epoch", "train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy",
-                                "seconds", "train_seconds")}
+    return {
+        key: []
+        for key in (
+            "epoch",
+            "train_loss",
+            "train_miou",
+            "val_loss",
+            "val_miou",
+            "val_pixel_accuracy",
+            "seconds",
+            "train_seconds",
+        )
+    }
 
 
 def _resume(path: Path | None, model, optimizer, scheduler, epochs: int, device) -> tuple[dict, int]:
@@ -273,11 +312,17 @@ def _save_state(path: Path | None, model, optimizer, scheduler, history: dict, e
     if path is None:
         return
     if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()):
-        raise NonFiniteLossError(f"epoch {epoch}: the model's weights hold NaN or infinite values after the "
-                                 f"last step. {_kept(path, epoch)}{_NAN_HINT}")
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-             "history": history, "epoch": epoch}
+        raise NonFiniteLossError(
+            f"epoch {epoch}: the model's weights hold NaN or infinite values after the "
+            f"last step. {_kept(path, epoch)}{_NAN_HINT}"
+        )
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "history": history,
+        "epoch": epoch,
+    }
     write_atomically(path, lambda file: torch.save(state, file))
 
 
@@ -315,15 +360,17 @@ def fit_detector(
         model.train()
         order, total = torch.randperm(len(train_items)).tolist(), 0.0
         for step in range(0, len(order), batch_size):
-            batch = [train_items[i] for i in order[step:step + batch_size]]
+            batch = [train_items[i] for i in order[step : step + batch_size]]
             if augment is not None:
                 batch = [augment(*item) for item in batch]
             images = [image.to(device) for image, _ in batch]
             targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
             loss = sum(model(images, targets).values())
             if not bool(torch.isfinite(loss)):
-                raise NonFiniteLossError(f"epoch {epoch}: the loss is {loss.item()} at image {step}; the weights were "
-                                         f"not updated with it. {_kept(path, epoch)}{_NAN_HINT}")
+                raise NonFiniteLossError(
+                    f"epoch {epoch}: the loss is {loss.item()} at image {step}; the weights were "
+                    f"not updated with it. {_kept(path, epoch)}{_NAN_HINT}"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -332,15 +379,20 @@ def fit_detector(
             scheduler.step()
         train_seconds = time.perf_counter() - began
         results = evaluate_fn(model) if evaluate_fn is not None else {}
-        row = {"epoch": epoch, "train_loss": total / len(order), "train_miou": float("nan"), "val_loss": float("nan"),
-               "val_miou": float(results.get("miou", float("nan"))),
-               "val_pixel_accuracy": float(results.get("pixel_accuracy", float("nan"))),
-               "seconds": time.perf_counter() - began, "train_seconds": train_seconds}
+        row = {
+            "epoch": epoch,
+            "train_loss": total / len(order),
+            "train_miou": float("nan"),
+            "val_loss": float("nan"),
+            "val_miou": float(results.get("miou", float("nan"))),
+            "val_pixel_accuracy": float(results.get("pixel_accuracy", float("nan"))),
+            "seconds": time.perf_counter() - began,
+            "train_seconds": train_seconds,
+        }
         for key, value in row.items():
             history[key].append(value)
         _save_state(path, model, optimizer, scheduler, history, epoch)
     return history
-
 
 
 def _kept(path: Path | None, epoch: int) -> str:
@@ -362,8 +414,10 @@ def _check_fit_arguments(num_classes, epochs, ignore_index) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int (the last epoch to train), got {epochs!r}")
     if ignore_index is not None and 0 <= ignore_index < num_classes:
-        raise ValueError(f"ignore_index={ignore_index} is a real class (0..{num_classes - 1}); use a value outside "
-                         f"that range (VOC uses 255)")
+        raise ValueError(
+            f"ignore_index={ignore_index} is a real class (0..{num_classes - 1}); use a value outside "
+            f"that range (VOC uses 255)"
+        )
 
 
 def _check_checkpoint_path(path: Path) -> None:
@@ -373,8 +427,9 @@ def _check_checkpoint_path(path: Path) -> None:
         raise IsADirectoryError(f"checkpoint {path} is a folder; give a file path inside it, e.g. {path / 'model.pt'}")
     parent = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        raise NotADirectoryError(f"checkpoint {path} lies under {parent}, which is a file, not a folder; "
-                                 f"choose another checkpoint path")
+        raise NotADirectoryError(
+            f"checkpoint {path} lies under {parent}, which is a file, not a folder; choose another checkpoint path"
+        )
     if path.parent.is_dir():
         for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
             orphan.unlink(missing_ok=True)  # a run killed while saving; the checkpoint itself is intact
@@ -402,19 +457,32 @@ def _load_checkpoint(path: Path, device) -> dict:
         raise ValueError(f"checkpoint {path} is corrupt or truncated ({_first_line(error)}); {fix}") from None
     missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
-        raise ValueError(f"checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it was not saved by "
-                         f"seglib.train.fit; {fix}")
+        raise ValueError(
+            f"checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it was not saved by "
+            f"seglib.train.fit; {fix}"
+        )
     history, epoch = state["history"], state["epoch"]
-    if (not isinstance(history, dict) or not isinstance(epoch, int) or epoch < 1
-            or any(not isinstance(history.get(k), list) or len(history[k]) != epoch for k in ("epoch", "seconds"))):
+    if (
+        not isinstance(history, dict)
+        or not isinstance(epoch, int)
+        or epoch < 1
+        or any(not isinstance(history.get(k), list) or len(history[k]) != epoch for k in ("epoch", "seconds"))
+    ):
         raise ValueError(f"checkpoint {path} has an inconsistent history for epoch {epoch!r}; {fix}")
     return state
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, ignore_index: int = 255,
-             device: str | torch.device | None = None, loss_fn: Callable | None = None,
-             progress: bool = False) -> dict:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    num_classes: int,
+    *,
+    ignore_index: int = 255,
+    device: str | torch.device | None = None,
+    loss_fn: Callable | None = None,
+    progress: bool = False,
+) -> dict:
     """The ``ConfusionMatrix`` results of ``model`` on ``loader`` (plus ``loss`` if ``loss_fn``)."""
     device = get_device(device)
     model.to(device)
@@ -427,8 +495,14 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, ignore_ind
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 32,
-            device: str | torch.device | None = None, probabilities: bool = False) -> torch.Tensor:
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    probabilities: bool = False,
+) -> torch.Tensor:
     """Label maps (N, H, W) int64 on the CPU for images (N, 3, H, W) or one image (3, H, W).
 
     With ``probabilities=True`` it returns the softmax (N, C, H, W) instead.
@@ -436,34 +510,55 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 32,
     if images.dim() == 3:
         return predict(model, images[None], batch_size=batch_size, device=device, probabilities=probabilities)[0]
     if images.dim() != 4 or not images.is_floating_point():
-        raise ValueError(f"predict wants float images (N, 3, H, W) or (3, H, W), got {tuple(images.shape)} {images.dtype}")
+        raise ValueError(
+            f"predict wants float images (N, 3, H, W) or (3, H, W), got {tuple(images.shape)} {images.dtype}"
+        )
     device = get_device(device)
     model.to(device).eval()
     outputs = []
     for chunk in images.split(batch_size):
         logits = logits_of(model(chunk.to(device)), chunk.shape[-2:])
         if not bool(torch.isfinite(logits).all()):
-            raise NonFiniteLossError("the model's logits hold NaN or infinite values; the model has diverged or the "
-                                     "images hold NaN: retrain with a lower learning rate, or check the images")
+            raise NonFiniteLossError(
+                "the model's logits hold NaN or infinite values; the model has diverged or the "
+                "images hold NaN: retrain with a lower learning rate, or check the images"
+            )
         outputs.append((logits.softmax(1) if probabilities else logits.argmax(1)).cpu())
     return torch.cat(outputs)
 
 
 # --- Comparing models ----------------------------------------------------------------------------
 
+
 def comparison_row(model: nn.Module, history: dict, val_results: dict, input_shape: tuple[int, ...]) -> dict:
     """One row of a model comparison (lectures 004-005 and the lab): the trained ``model``, its
     ``history`` from ``fit``, ``parameters``, ``macs`` for one input of ``input_shape`` (C, H, W),
     ``seconds`` (mean training time per epoch, validation excluded), ``miou`` and the full
     ``val`` results of ``evaluate``."""
-    return {"model": model, "history": history, "parameters": count_params(model),
-            "macs": count_macs(model, input_shape), "seconds": sum(history["train_seconds"]) / len(history["train_seconds"]),
-            "miou": val_results["miou"], "val": val_results}
+    return {
+        "model": model,
+        "history": history,
+        "parameters": count_params(model),
+        "macs": count_macs(model, input_shape),
+        "seconds": sum(history["train_seconds"]) / len(history["train_seconds"]),
+        "miou": val_results["miou"],
+        "val": val_results,
+    }
 
 
-def compare(builders: dict[str, Callable[[], nn.Module]], train_loader: Iterable, val_loader: Iterable, *,
-            num_classes: int, epochs: int, input_shape: tuple[int, ...], seed: int = 0,
-            device: str | torch.device | None = None, progress: bool = False, **fit_options) -> dict[str, dict]:
+def compare(
+    builders: dict[str, Callable[[], nn.Module]],
+    train_loader: Iterable,
+    val_loader: Iterable,
+    *,
+    num_classes: int,
+    epochs: int,
+    input_shape: tuple[int, ...],
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    **fit_options,
+) -> dict[str, dict]:
     """Build, train and evaluate each model the same way (same data, epochs, optimiser and seed)
     and return ``{name: comparison_row(...)}`` in the order of ``builders``. Each builder is a
     function returning a fresh model, called right after ``seed_everything(seed)``, so every
@@ -473,8 +568,16 @@ def compare(builders: dict[str, Callable[[], nn.Module]], train_loader: Iterable
     for name, build in builders.items():
         seed_everything(seed)
         model = build()
-        history = fit(model, train_loader, num_classes=num_classes, epochs=epochs, seed=seed, device=device,
-                      progress=progress, **fit_options)
+        history = fit(
+            model,
+            train_loader,
+            num_classes=num_classes,
+            epochs=epochs,
+            seed=seed,
+            device=device,
+            progress=progress,
+            **fit_options,
+        )
         results = evaluate(model, val_loader, num_classes, device=device)
         rows[name] = comparison_row(model, history, results, input_shape)
     return rows
@@ -486,7 +589,9 @@ def comparison_table(rows: dict[str, dict], baseline: float | None = None):
     when given. It prints as aligned text and shows as an HTML table in Jupyter and the book."""
     from .viz import Table
 
-    body = [[name, f"{r['parameters']:,d}", f"{r['macs'] / 1e6:.0f}M", f"{r['seconds']:.1f}", f"{r['miou']:.3f}"]
-            for name, r in rows.items()]
+    body = [
+        [name, f"{r['parameters']:,d}", f"{r['macs'] / 1e6:.0f}M", f"{r['seconds']:.1f}", f"{r['miou']:.3f}"]
+        for name, r in rows.items()
+    ]
     footer = [["predicting background everywhere", "", "", "", f"{baseline:.3f}"]] if baseline is not None else []
     return Table(["model", "parameters", "MACs", "s / epoch", "val mIoU"], body, footer)

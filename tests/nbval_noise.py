@@ -12,6 +12,7 @@ They are removed from the fresh outputs before nbval compares them; any other st
 fails, and a failing comparison now shows the stderr text it found, so that the next stray
 message names its writer.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,9 +24,12 @@ BENIGN = {
     "ipykernel flush": re.compile(r"^IOStream\.flush timed out(?:\n|\Z)", re.M),
     # tqdm's monitor thread (every 10 s) raced a bar being created or closed; a warning plus its source line
     "tqdm monitor": re.compile(
-        r"^.*TqdmSynchronisationWarning: Set changed size during iteration.*(?:\n|\Z)(?:[ \t]+\S.*(?:\n|\Z))?", re.M),
+        r"^.*TqdmSynchronisationWarning: Set changed size during iteration.*(?:\n|\Z)(?:[ \t]+\S.*(?:\n|\Z))?", re.M
+    ),
     # matplotlib's timer thread, when building the font cache takes more than 5 s
-    "matplotlib font cache": re.compile(r"^Matplotlib is building the font cache; this may take a moment\.(?:\n|\Z)", re.M),
+    "matplotlib font cache": re.compile(
+        r"^Matplotlib is building the font cache; this may take a moment\.(?:\n|\Z)", re.M
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """Receptive fields, parameter and MAC counts, checked against hand computation and gradients."""
+
 import random
 
 import pytest
@@ -33,8 +34,13 @@ def test_slides_receptive_field_is_8_analytically_and_from_gradients():
 
 
 def test_stacked_dilations_give_3_7_15():
-    net = nn.Sequential(nn.Conv2d(1, 1, 3, dilation=1), nn.ReLU(), nn.Conv2d(1, 1, 3, dilation=2), nn.ReLU(),
-                        nn.Conv2d(1, 1, 3, dilation=4))
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3, dilation=1),
+        nn.ReLU(),
+        nn.Conv2d(1, 1, 3, dilation=2),
+        nn.ReLU(),
+        nn.Conv2d(1, 1, 3, dilation=4),
+    )
     assert [row.receptive_field for row in analysis.receptive_field_table(net)] == [3, 7, 15]
 
 
@@ -45,8 +51,10 @@ def _random_chain(rng: random.Random) -> nn.Sequential:
             layers.append(nn.AvgPool2d(rng.randint(1, 3), stride=rng.randint(1, 2)))
         else:
             out = rng.randint(2, 4)
-            layers += [nn.Conv2d(channels, out, rng.randint(1, 4), stride=rng.randint(1, 2),
-                                 dilation=rng.randint(1, 3)), nn.Tanh()]
+            layers += [
+                nn.Conv2d(channels, out, rng.randint(1, 4), stride=rng.randint(1, 2), dilation=rng.randint(1, 3)),
+                nn.Tanh(),
+            ]
             channels = out
     return nn.Sequential(*layers)
 
@@ -62,18 +70,28 @@ def test_analytic_receptive_field_equals_gradient_measurement(index):
 
 
 def test_nested_sequential_and_pointwise_layers():
-    net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()), nn.Dropout(),
-                        nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, stride=2)), nn.Conv2d(4, 2, 1))
+    net = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()),
+        nn.Dropout(),
+        nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, stride=2)),
+        nn.Conv2d(4, 2, 1),
+    )
     table = analysis.receptive_field_table(net)
     assert [r.name for r in table] == ["0.0", "2.0", "2.1", "3"]
     assert [(r.receptive_field, r.jump) for r in table] == [(3, 1), (4, 2), (8, 4), (8, 4)]
 
 
-@pytest.mark.parametrize("model,match", [
-    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2)), r"'1' \(Flatten\).*empirical_receptive_field"),
-    (nn.Sequential(nn.ConvTranspose2d(3, 4, 3)), r"ConvTranspose2d"),
-    (nn.Sequential(nn.Conv2d(3, 4, (3, 5))), r"non-square kernel \(3, 5\)"),
-])
+@pytest.mark.parametrize(
+    "model,match",
+    [
+        (
+            nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2)),
+            r"'1' \(Flatten\).*empirical_receptive_field",
+        ),
+        (nn.Sequential(nn.ConvTranspose2d(3, 4, 3)), r"ConvTranspose2d"),
+        (nn.Sequential(nn.Conv2d(3, 4, (3, 5))), r"non-square kernel \(3, 5\)"),
+    ],
+)
 def test_unsupported_layers_get_clear_errors(model, match):
     with pytest.raises((TypeError, ValueError), match=match):
         analysis.receptive_field(model)
@@ -137,8 +155,13 @@ def test_count_macs_depthwise_separable_numbers_from_the_slides():
 
 
 def test_count_macs_counts_every_layer_type_and_batch():
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(),
-                        nn.ConvTranspose2d(4, 3, 2, stride=2), nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(4, 3, 2, stride=2),
+        nn.Flatten(),
+        nn.Linear(3 * 8 * 8, 5),
+    )
     conv = 4 * 4 * 4 * (2 * 9)  # output 4x4x4, each 2*3*3 MACs
     tconv = (4 * 4 * 4) * 3 * 4  # every input element stamps 3 channels x 2x2 taps
     linear = 5 * 192

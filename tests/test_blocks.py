@@ -1,5 +1,6 @@
 """Shared model blocks: Squeeze-and-Excitation against torchvision, separable convolution
 parameter counts, and the input checks every model uses."""
+
 import pytest
 import torch
 import torchvision

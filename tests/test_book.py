@@ -8,6 +8,7 @@ outputs stored in them. The build runs once per pytest process (`build_book`, th
 fixture) and tests/test_browser.py opens the same HTML in Chromium. Deselect with
 `pytest -m "not book"`.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,8 +68,8 @@ class BookBuild:
     """The outcome of one `jupyter-book build` into a temporary folder."""
 
     returncode: int
-    log: str          # stdout + stderr, colour escapes removed
-    html: Path        # <tmp>/_build/html
+    log: str  # stdout + stderr, colour escapes removed
+    html: Path  # <tmp>/_build/html
     pages: list[str]  # _toc.yml entries without suffix, root first
     seconds: float
 
@@ -107,8 +108,7 @@ def build_book(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
         )
         # Sphinx colours its output even when piped; strip the escapes for readable messages.
         log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + "\n" + proc.stderr)
-        _BUILDS["book"] = BookBuild(proc.returncode, log, out / "_build" / "html", pages,
-                                    time.perf_counter() - start)
+        _BUILDS["book"] = BookBuild(proc.returncode, log, out / "_build" / "html", pages, time.perf_counter() - start)
     return _BUILDS["book"]
 
 
@@ -141,9 +141,11 @@ def test_book_loads_nothing_from_cdns(book):
     assert book.returncode == 0, f"jupyter-book build failed:\n{book.tail}"
     static = book.html / "_static"
     assert not (static / "README.md").exists(), "book/_vendor/README.md should not be published"
-    fetching = re.compile(r"""<(?:script|img)\b[^>]*?\ssrc=["']?(?:https?:)?//[^"' >]+"""
-                          r"""|<link\b(?=[^>]*\srel=["']?(?:stylesheet|preload|icon))[^>]*?\shref=["']?(?:https?:)?//[^"' >]+""",
-                          re.DOTALL)
+    fetching = re.compile(
+        r"""<(?:script|img)\b[^>]*?\ssrc=["']?(?:https?:)?//[^"' >]+"""
+        r"""|<link\b(?=[^>]*\srel=["']?(?:stylesheet|preload|icon))[^>]*?\shref=["']?(?:https?:)?//[^"' >]+""",
+        re.DOTALL,
+    )
     local_src = re.compile(r"""<script\b[^>]*?\ssrc="((?:\.\./)*_static/[^"?]+)""")
     for page in book.pages:
         html = book.page_html(page).read_text(encoding="utf-8")
@@ -156,7 +158,8 @@ def test_book_loads_nothing_from_cdns(book):
         # live widget cells are tagged remove-output and their static twin shows instead.
         assert "application/vnd.jupyter.widget-view+json" not in html, (
             f"{page}.html shows a live widget, which cannot work in the static book; tag its cell "
-            "remove-output and add a static twin (viz.static_slider)")
+            "remove-output and add a static twin (viz.static_slider)"
+        )
         for src in local_src.findall(html):
             target = (book.page_html(page).parent / src).resolve()
             assert target.is_file(), f"{page}.html loads {src}, which the build did not produce"

@@ -22,6 +22,7 @@ standard library. Skipped when no Chromium is found: set CHROMIUM to its path, o
 (Debian: `apt-get install chromium`). SEGLIB_BOOK_SCREENSHOTS=<folder> also saves a full-page
 PNG of every page there.
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,13 +50,23 @@ LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-extensi
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-    "--disable-extensions", "--mute-audio", "--hide-scrollbars", "--window-size=1280,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--window-size=1280,900",
     # Belt and braces next to the per-request blocking below: no name resolves and every
     # connection goes to a closed local port.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-    "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
 ]
 
 TIMEOUT = 30.0  # seconds for one DevTools reply or one page to settle
@@ -94,15 +105,16 @@ class DevTools:
     def __init__(self, binary: str, profile: Path, log: Path):
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        args = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
-                "about:blank"]
+        args = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
         # The browser reads commands on fd 3 and writes replies on fd 4: a small Python
         # launcher moves the pipe ends there and execs it.
         self._log = open(log, "wb")  # noqa: SIM115 (closed in close())
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _LAUNCHER, str(to_browser_r), str(from_browser_w), *args],
             pass_fds=(to_browser_r, from_browser_w),
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -138,8 +150,14 @@ class DevTools:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             wait: bool = True, timeout: float = TIMEOUT) -> dict:
+    def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        wait: bool = True,
+        timeout: float = TIMEOUT,
+    ) -> dict:
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -174,14 +192,16 @@ class Page:
 
     def __init__(self, browser: DevTools, url: str):
         self.browser, self.url = browser, url
-        self.requests: dict[str, str] = {}   # requestId -> URL
-        self.remote: list[str] = []          # requests that would leave the machine
-        self.failed: list[str] = []          # requests that did not load
+        self.requests: dict[str, str] = {}  # requestId -> URL
+        self.remote: list[str] = []  # requests that would leave the machine
+        self.failed: list[str] = []  # requests that did not load
         self.js_errors: list[str] = []
         self.loaded = False
         target = browser.send("Target.createTarget", {"url": "about:blank"})["result"]["targetId"]
         self.target = target
-        self.session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["result"]["sessionId"]
+        self.session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["result"][
+            "sessionId"
+        ]
         browser.on_event = self._on_event
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.cdp(f"{domain}.enable")
@@ -200,8 +220,12 @@ class Page:
             self.loaded = True
         elif method == "Fetch.requestPaused":
             self.remote.append(params["request"]["url"])
-            self.browser.send("Fetch.failRequest", {"requestId": params["requestId"], "errorReason": "BlockedByClient"},
-                              session=self.session, wait=False)
+            self.browser.send(
+                "Fetch.failRequest",
+                {"requestId": params["requestId"], "errorReason": "BlockedByClient"},
+                session=self.session,
+                wait=False,
+            )
         elif method == "Network.requestWillBeSent":
             url = params["request"]["url"]
             self.requests[params["requestId"]] = url
@@ -211,7 +235,9 @@ class Page:
             self.remote.append(params["url"])
         elif method == "Network.loadingFailed":
             url = self.requests.get(params["requestId"], params["requestId"])
-            self.failed.append(f"{url[:150]} ({params.get('errorText')}{', blocked' if params.get('blockedReason') else ''})")
+            self.failed.append(
+                f"{url[:150]} ({params.get('errorText')}{', blocked' if params.get('blockedReason') else ''})"
+            )
         elif method == "Network.responseReceived":
             status = params["response"].get("status", 0)
             if status >= 400:
@@ -219,14 +245,18 @@ class Page:
         elif method == "Runtime.exceptionThrown":
             details = params["exceptionDetails"]
             text = details.get("exception", {}).get("description") or details.get("text", "")
-            self.js_errors.append(f"uncaught: {text.splitlines()[0] if text else text} "
-                                  f"({details.get('url', '')}:{details.get('lineNumber', '?')})")
+            self.js_errors.append(
+                f"uncaught: {text.splitlines()[0] if text else text} "
+                f"({details.get('url', '')}:{details.get('lineNumber', '?')})"
+            )
         elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
             args = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
             self.js_errors.append(f"console.{params['type']}: {args[:300]}")
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             entry = params["entry"]
-            self.js_errors.append(f"log ({entry.get('source')}): {entry.get('text', '')[:300]} {entry.get('url', '')[:150]}")
+            self.js_errors.append(
+                f"log ({entry.get('source')}): {entry.get('text', '')[:300]} {entry.get('url', '')[:150]}"
+            )
 
     def open(self) -> None:
         self.loaded = False
@@ -240,8 +270,9 @@ class Page:
         self.browser.pump(0.2)  # late errors and requests
 
     def evaluate(self, expression: str):
-        reply = self.cdp("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                              "returnByValue": True}, timeout=TIMEOUT)
+        reply = self.cdp(
+            "Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True}, timeout=TIMEOUT
+        )
         if "exceptionDetails" in reply:
             raise AssertionError(f"{self.url}: test script failed: {reply['exceptionDetails']}")
         return reply["result"].get("value")
@@ -255,20 +286,26 @@ class Page:
             return {{x: r.left + r.width / 2, y: r.top + r.height / 2}};
         }})()""")
         for kind in ("mousePressed", "mouseReleased"):
-            self.cdp("Input.dispatchMouseEvent", {"type": kind, "x": box["x"], "y": box["y"], "button": "left",
-                                                  "clickCount": 1})
+            self.cdp(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1},
+            )
 
     def press(self, selector: str, index: int, key: str, code: int) -> None:
         """Focus the element and press a key on it (as a user moving a slider with the keyboard)."""
         self.evaluate(f"document.querySelectorAll({json.dumps(selector)})[{index}].focus()")
         for kind in ("rawKeyDown", "keyUp"):
-            self.cdp("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
-                                                "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code})
+            self.cdp(
+                "Input.dispatchKeyEvent",
+                {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code},
+            )
 
     def screenshot(self, path: Path) -> None:
         size = self.cdp("Page.getLayoutMetrics")["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
-        data = self.cdp("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})["data"]
+        data = self.cdp("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})[
+            "data"
+        ]
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
@@ -347,7 +384,8 @@ LAYOUT = r"""(minScale => {
     for (const el of article.querySelectorAll('img, table, pre, .cell_output > *, .seglib-slider, .animation')) {
         const box = el.getBoundingClientRect();
         if (box.width && (box.right > column.right + 1 || box.left < column.left - 1))
-            problems.push(`${describe(el)} sticks out of the column by ${Math.round(Math.max(box.right - column.right, column.left - box.left))} px`);
+            problems.push(`${describe(el)} sticks out of the column by `
+                          + `${Math.round(Math.max(box.right - column.right, column.left - box.left))} px`);
     }
     for (const el of article.querySelectorAll('*')) {
         const overflow = getComputedStyle(el).overflowX;
@@ -379,13 +417,17 @@ def chromium(tmp_path_factory):
         pytest.skip("the DevTools pipe needs a POSIX system")
     binary = find_chromium()
     if binary is None:
-        pytest.skip(f"no Chromium found ({', '.join(CHROMIUM_NAMES)} on PATH, or CHROMIUM=<path>); "
-                    "install it to check the built book in a browser (Debian: apt-get install chromium)")
+        pytest.skip(
+            f"no Chromium found ({', '.join(CHROMIUM_NAMES)} on PATH, or CHROMIUM=<path>); "
+            "install it to check the built book in a browser (Debian: apt-get install chromium)"
+        )
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         pytest.fail(f"CHROMIUM={os.environ.get('CHROMIUM')!r} is not an executable file")
     if os.path.realpath(binary).startswith("/snap/"):
-        pytest.skip(f"{binary} is a snap, which cannot read pytest's temporary folders; set CHROMIUM to "
-                    "a Chromium or Chrome that is not a snap")
+        pytest.skip(
+            f"{binary} is a snap, which cannot read pytest's temporary folders; set CHROMIUM to "
+            "a Chromium or Chrome that is not a snap"
+        )
     profile = tmp_path_factory.mktemp("chromium-profile")
     browser = DevTools(binary, profile, profile.parent / "chromium.log")
     try:
@@ -479,13 +521,16 @@ def test_the_layout_check_catches_wide_tables_code_and_shrunk_figures(tmp_path, 
         plt.close(fig)
     long_line = "x = " + " + ".join(["value"] * 60)
     page = tmp_path / "page.html"
-    page.write_text(f"""<!doctype html><html><body><article class="bd-article" style="width:700px">
+    page.write_text(
+        f"""<!doctype html><html><body><article class="bd-article" style="width:700px">
         <div class="cell"><div class="cell_input"><pre>short = 1</pre></div>
           <div class="cell_output"><img src="narrow.png" style="max-width:100%"></div></div>
         <div class="cell"><div class="cell_input"><pre style="overflow-x:auto">{long_line}</pre></div>
           <div class="cell_output"><img src="wide.png" style="max-width:100%"></div></div>
         <table><tr>{"<td>a_long_unbreakable_cell_value</td>" * 30}</tr></table>
-        </article></body></html>""", encoding="utf-8")
+        </article></body></html>""",
+        encoding="utf-8",
+    )
     tab = Page(chromium, page.as_uri())
     try:
         tab.open()

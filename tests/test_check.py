@@ -1,5 +1,6 @@
 """seglib.check: each lab check passes on a correct result and names the mistake, with a hint,
 on each wrong one (the messages are the product here, so the tests match them)."""
+
 import re
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class TinyNet(nn.Module):
         self.unused = nn.Conv2d(3, 3, 1) if unused else None
 
     def forward(self, x):
-        y = self.body(x[..., ::self.scale, ::self.scale])
+        y = self.body(x[..., :: self.scale, :: self.scale])
         return y.softmax(1) if self.softmax else y
 
 
@@ -56,22 +57,33 @@ class Scaffold(nn.Module):
 
 # --- Task 1 --------------------------------------------------------------------------------------
 
+
 def test_dataset_and_loader_passes_on_the_solution(voc, capsys):
     train_set, val_set = _sets(voc)
-    check.dataset_and_loader(Subset(train_set, range(6)), val_set, DataLoader(train_set, 4, shuffle=True),
-                             DataLoader(val_set, 8), image_size=S)
+    check.dataset_and_loader(
+        Subset(train_set, range(6)),
+        val_set,
+        DataLoader(train_set, 4, shuffle=True),
+        DataLoader(val_set, 8),
+        image_size=S,
+    )
     assert capsys.readouterr().out.startswith("✓ Task 1")
 
 
 def test_dataset_and_loader_names_each_mistake(voc):
     train_set, val_set = _sets(voc)
-    good = dict(train_set=train_set, val_set=val_set, train_loader=DataLoader(train_set, 4, shuffle=True),
-                val_loader=DataLoader(val_set, 4))
+    good = dict(
+        train_set=train_set,
+        val_set=val_set,
+        train_loader=DataLoader(train_set, 4, shuffle=True),
+        val_loader=DataLoader(val_set, 4),
+    )
 
     def run(**changes):
         args = {**good, **changes}
-        return check.dataset_and_loader(args["train_set"], args["val_set"], args["train_loader"],
-                                        args["val_loader"], image_size=S)
+        return check.dataset_and_loader(
+            args["train_set"], args["val_set"], args["train_loader"], args["val_loader"], image_size=S
+        )
 
     error = _fails("not done yet: `train_loader` is still ...", run, train_loader=...)
     assert error.task == "Task 1 (dataset and loader)"
@@ -110,21 +122,25 @@ def test_dataset_and_loader_names_each_mistake(voc):
 
 # --- Task 2 --------------------------------------------------------------------------------------
 
+
 def test_segmentation_model_passes_and_reports_size(capsys):
     check.segmentation_model(TinyNet(), image_size=S)
     out = capsys.readouterr().out
     assert out.startswith("✓ Task 2") and f"{sum(p.numel() for p in TinyNet().parameters()):,} parameters" in out
 
 
-@pytest.mark.parametrize("model, pattern", [
-    (..., "not done yet: `my_model` is still ..."),
-    (Scaffold(), r"not done yet: forward raises NotImplementedError \(Task 2: write MyCNN.forward\)"),
-    (TinyNet(classes=3), "has 3 channels; there are 21 classes"),
-    (TinyNet(scale=4), "upsample by 4"),
-    (TinyNet(softmax=True), "applies a softmax"),
-    (TinyNet(unused=True), r"1 layer\(s\) get no gradient, e.g. \['unused'\]"),
-    (lambda x: x, "not an nn.Module"),
-])
+@pytest.mark.parametrize(
+    "model, pattern",
+    [
+        (..., "not done yet: `my_model` is still ..."),
+        (Scaffold(), r"not done yet: forward raises NotImplementedError \(Task 2: write MyCNN.forward\)"),
+        (TinyNet(classes=3), "has 3 channels; there are 21 classes"),
+        (TinyNet(scale=4), "upsample by 4"),
+        (TinyNet(softmax=True), "applies a softmax"),
+        (TinyNet(unused=True), r"1 layer\(s\) get no gradient, e.g. \['unused'\]"),
+        (lambda x: x, "not an nn.Module"),
+    ],
+)
 def test_segmentation_model_names_each_mistake(model, pattern):
     _fails(pattern, check.segmentation_model, model, image_size=S)
 
@@ -139,6 +155,7 @@ def test_a_model_without_parameters_is_refused():
 
 # --- Task 3 --------------------------------------------------------------------------------------
 
+
 def _results(pred, target):
     """What ``train.evaluate`` returns for these label maps."""
     matrix = metrics.ConfusionMatrix(data.NUM_CLASSES)
@@ -152,13 +169,20 @@ def test_training_run_passes_and_names_each_mistake(voc, capsys):
     history = {"train_loss": [2.0, 1.2, 0.9], "val_miou": [0.1, 0.2, 0.3]}
     perfect = _results(masks, masks)
     check.training_run(history, perfect, val_set)
-    assert capsys.readouterr().out.startswith("✓ Task 3 (train and evaluate): 3 epochs, training loss 2.000 → 0.900; val mIoU 1.000")
+    assert capsys.readouterr().out.startswith(
+        "✓ Task 3 (train and evaluate): 3 epochs, training loss 2.000 → 0.900; val mIoU 1.000"
+    )
     _fails("not done yet: `history` is still ...", check.training_run, ..., perfect, val_set)
     _fails("not done yet: `val_results` is still ...", check.training_run, history, ..., val_set)
     _fails("did not fall", check.training_run, {"train_loss": [1.0, 1.2], "val_miou": [0.1, 0.1]}, perfect, val_set)
     _fails("diverged", check.training_run, {"train_loss": [1.0, float("nan")]}, perfect, val_set)
-    error = _fails("ran without a validation loader", check.training_run,  # fit(model, train_loader) only
-                   {"train_loss": [2.0, 1.0], "val_miou": [float("nan")] * 2}, perfect, val_set)
+    error = _fails(
+        "ran without a validation loader",
+        check.training_run,  # fit(model, train_loader) only
+        {"train_loss": [2.0, 1.0], "val_miou": [float("nan")] * 2},
+        perfect,
+        val_set,
+    )
     assert "val_loader" in error.hint
     _fails("ran without a validation loader", check.training_run, {"train_loss": [2.0, 1.0]}, perfect, val_set)
     _fails("without 'train_loss'", check.training_run, [0.5], perfect, val_set)
@@ -173,16 +197,23 @@ def test_training_run_passes_and_names_each_mistake(voc, capsys):
 
 # --- Task 4 --------------------------------------------------------------------------------------
 
+
 def test_smp_models_passes_and_names_each_mistake(capsys):
     import segmentation_models_pytorch as smp
 
     def unet():
-        return smp.Unet("resnet18", encoder_weights=None, classes=data.NUM_CLASSES, encoder_depth=3,
-                        decoder_channels=(16, 8, 8))
+        return smp.Unet(
+            "resnet18", encoder_weights=None, classes=data.NUM_CLASSES, encoder_depth=3, decoder_channels=(16, 8, 8)
+        )
 
     def fpn():
-        return smp.FPN("resnet18", encoder_weights=None, classes=data.NUM_CLASSES,
-                       decoder_pyramid_channels=16, decoder_segmentation_channels=32)
+        return smp.FPN(
+            "resnet18",
+            encoder_weights=None,
+            classes=data.NUM_CLASSES,
+            decoder_pyramid_channels=16,
+            decoder_segmentation_channels=32,
+        )
 
     check.smp_models({"a": unet, "b": fpn, "c": unet}, image_size=S)
     assert capsys.readouterr().out.startswith("✓ Task 4 (segmentation_models.pytorch): 3 models (FPN, Unet)")
@@ -193,7 +224,7 @@ def test_smp_models_passes_and_names_each_mistake(capsys):
     _fails("compare different architectures", check.smp_models, {"a": unet, "b": unet, "c": unet}, image_size=S)
     late = {}
     for build in (fpn, unet, unet):  # the classic slip: a lambda in a loop sees the loop's last value
-        late[build.__name__ + str(len(late))] = lambda: build()
+        late[build.__name__ + str(len(late))] = lambda: build()  # noqa: B023 (the slip under test)
     error = _fails("one and the same function, so they all build Unet", check.smp_models, late, image_size=S)
     assert "lambda arch=arch" in error.hint
     _fails("not an smp model", check.smp_models, {"a": unet, "b": fpn, "c": TinyNet}, image_size=S)
@@ -204,21 +235,36 @@ def test_smp_models_passes_and_names_each_mistake(capsys):
     _fails("encoder_weights=None", check.smp_models, {"a": unet, "b": fpn, "c": offline}, image_size=S)
 
     def shallow_fpn():  # FPN's final upsampling assumes the default depth
-        return smp.FPN("resnet18", encoder_weights=None, classes=data.NUM_CLASSES, encoder_depth=3,
-                       decoder_pyramid_channels=16, decoder_segmentation_channels=32)
+        return smp.FPN(
+            "resnet18",
+            encoder_weights=None,
+            classes=data.NUM_CLASSES,
+            encoder_depth=3,
+            decoder_pyramid_channels=16,
+            decoder_segmentation_channels=32,
+        )
 
-    _fails(r"outputs \(128, 128\) maps for 32×32", check.smp_models, {"a": unet, "b": fpn, "c": shallow_fpn}, image_size=S)
+    _fails(
+        r"outputs \(128, 128\) maps for 32×32", check.smp_models, {"a": unet, "b": fpn, "c": shallow_fpn}, image_size=S
+    )
 
     _fails("fails on a batch of 40×40 images", check.smp_models, {"a": unet, "b": fpn, "c": unet}, image_size=40)
 
     def wrong_classes():
-        return smp.FPN("resnet18", encoder_weights=None, classes=3,
-                       decoder_pyramid_channels=16, decoder_segmentation_channels=32)
+        return smp.FPN(
+            "resnet18", encoder_weights=None, classes=3, decoder_pyramid_channels=16, decoder_segmentation_channels=32
+        )
 
-    _fails("outputs 3 channels; there are 21 classes", check.smp_models, {"a": unet, "b": fpn, "c": wrong_classes}, image_size=S)
+    _fails(
+        "outputs 3 channels; there are 21 classes",
+        check.smp_models,
+        {"a": unet, "b": fpn, "c": wrong_classes},
+        image_size=S,
+    )
 
 
 # --- Task 5 --------------------------------------------------------------------------------------
+
 
 def test_test_evaluation_passes_and_names_each_mistake(voc, capsys):
     model = TinyNet()
@@ -268,7 +314,10 @@ def test_no_hint_gives_a_solution_away():
     lines = {_squeeze(line).rstrip(",([{") for source in solutions for line in source.splitlines()}
     lines = {line for line in lines if len(line) >= 12}
     assert len(HINTS) > 30
-    names = r"\b(train_set|val_set|train_loader|val_loader|my_model|history|val_results|smp_builders|best_name|best_model|test_set|test_loader|test_results)\s*=[^=]"
+    names = (
+        r"\b(train_set|val_set|train_loader|val_loader|my_model|history|val_results|smp_builders"
+        r"|best_name|best_model|test_set|test_loader|test_results)\s*=[^=]"
+    )
     for hint in HINTS:
         assert not [line for line in lines if line in _squeeze(hint)], hint
         assert not re.search(names, hint), hint

@@ -15,10 +15,12 @@ worker per round; the test kills the worker with SIGKILL. Rounds:
 
 Nothing waits a fixed time for a file: the test polls for it, with a generous time-out.
 """
+
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import select
 import signal
@@ -63,7 +65,9 @@ def loader():
     return DataLoader(TensorDataset(images, (images[:, 0] > 0).long()), batch_size=2)
 '''
 
-ZYGOTE_SOURCE = RUN_SOURCE + '''
+ZYGOTE_SOURCE = (
+    RUN_SOURCE
+    + """
 import io, json, os, sys, time
 from pathlib import Path
 from seglib import train
@@ -110,7 +114,8 @@ for line in sys.stdin:
     print("pid", pid, flush=True)
     _, status = os.waitpid(pid, 0)
     print("status", status, flush=True)
-'''
+"""
+)
 
 RUN = {}
 exec(RUN_SOURCE, RUN)  # noqa: S102 - the same model and data as the worker's, for resuming
@@ -148,8 +153,10 @@ class Zygote:
             chunk = os.read(self.process.stdout.fileno(), 4096) if ready else b""
             if not chunk:
                 self.stderr.seek(0)
-                raise AssertionError(f"the helper process {'ended' if ready else 'said nothing for a long time'}: "
-                                     f"{self.stderr.read().decode(errors='replace')[-2000:]}")
+                raise AssertionError(
+                    f"the helper process {'ended' if ready else 'said nothing for a long time'}: "
+                    f"{self.stderr.read().decode(errors='replace')[-2000:]}"
+                )
             self.pending += chunk
         line, self.pending = self.pending.split(b"\n", 1)
         return line.decode().split()
@@ -157,11 +164,16 @@ class Zygote:
 
 @pytest.fixture(scope="module")
 def zygote(tmp_path_factory):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(Path(train.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(train.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     with open(tmp_path_factory.mktemp("zygote") / "stderr", "w+b") as stderr:
-        process = subprocess.Popen([sys.executable, "-c", ZYGOTE_SOURCE], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=stderr, env=env)
+        process = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE_SOURCE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+        )
         helper = Zygote(process, stderr)
         try:
             assert helper.line() == ["ready"]
@@ -198,8 +210,16 @@ def _complete_checkpoint(path: Path) -> dict:
 
 
 def _resume(path: Path, epochs: int) -> dict:
-    return train.fit(RUN["Model"](), RUN["loader"](), num_classes=2, epochs=epochs, device="cpu", progress=False,
-                     checkpoint=path, resume=True)
+    return train.fit(
+        RUN["Model"](),
+        RUN["loader"](),
+        num_classes=2,
+        epochs=epochs,
+        device="cpu",
+        progress=False,
+        checkpoint=path,
+        resume=True,
+    )
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -208,12 +228,16 @@ def _parts(folder: Path) -> list[Path]:
 
 def test_sigkill_in_the_middle_of_a_checkpoint_write(zygote, tmp_path):
     ckpt = tmp_path / "model.pt"
-    _kill_worker(zygote, tmp_path, "mid-write",
-                 [((tmp_path / "writing").exists, "the worker stopped half-way through its second save")])
+    _kill_worker(
+        zygote,
+        tmp_path,
+        "mid-write",
+        [((tmp_path / "writing").exists, "the worker stopped half-way through its second save")],
+    )
     assert _complete_checkpoint(ckpt)["epoch"] == 1, "the checkpoint on disk is the previous complete one"
     (orphan,) = _parts(tmp_path)  # what the kill left: half of epoch 2's file, under another name
     assert orphan.stat().st_size > 0
-    with pytest.raises(Exception):
+    with pytest.raises((RuntimeError, EOFError, pickle.UnpicklingError)):  # a truncated zip archive
         torch.load(orphan, weights_only=True)
     history = _resume(ckpt, epochs=2)
     assert history["epoch"] == [1, 2] and not _parts(tmp_path), "resume removes the orphan and completes"
@@ -225,9 +249,16 @@ def test_sigkill_at_a_random_time_during_or_after_a_write(zygote, tmp_path, roun
     ckpt = tmp_path / "model.pt"
     delay = random.Random(round_).uniform(0.0, 0.02)  # a write takes a few ms: some kills land in it, some after
 
-    _kill_worker(zygote, tmp_path, "random", [(ckpt.exists, "the worker's first checkpoint"),
-                                              (lambda: _parts(tmp_path), "the worker began another checkpoint")],
-                 delay)
+    _kill_worker(
+        zygote,
+        tmp_path,
+        "random",
+        [
+            (ckpt.exists, "the worker's first checkpoint"),
+            (lambda: _parts(tmp_path), "the worker began another checkpoint"),
+        ],
+        delay,
+    )
     begun = int((tmp_path / "begun.log").read_text().split()[-1])  # the last save the worker began
     saved = _complete_checkpoint(ckpt)["epoch"]
     assert saved in (begun - 1, begun), "the file is the previous complete checkpoint or the new complete one"

@@ -1,4 +1,5 @@
 """seglib.cluster: k-means against scikit-learn's KMeans, image helpers, bad inputs."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """seed_everything and get_device."""
+
 import random
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Course checkpoints (seglib.course): every recipe has a checkpoint within the size budget, each
 loads strictly into its current model class and reproduces its stored val mIoU, a stale one
 fails naming the command that regenerates it, and nothing is loaded in a way that runs code."""
+
 import dataclasses
 import pickle
 
@@ -32,8 +33,10 @@ def test_checkpoint_loads_strictly_and_matches_its_recipe(name):
     for run in meta["runs"]:
         assert len(run["history"]["val_miou"]) == meta["settings"]["epochs"]
         assert run["seconds"] > 0 and run["device"]
-    assert all(v.dtype in (torch.float16, torch.int64) for v in
-               torch.load(course.CHECKPOINT_DIR / f"{name}.pt", weights_only=True)["state_dict"].values())
+    assert all(
+        v.dtype in (torch.float16, torch.int64)
+        for v in torch.load(course.CHECKPOINT_DIR / f"{name}.pt", weights_only=True)["state_dict"].values()
+    )
 
 
 @pytest.mark.slow
@@ -44,7 +47,9 @@ def test_checkpoint_reproduces_its_val_miou(name):
     model = course.load(name)
     meta = course.record(name)
     results = course.evaluate(name, model, device="cpu")
-    assert results["miou"] == pytest.approx(meta["runs"][0]["val"]["miou"], abs=5e-3)  # float differences may flip a pixel
+    assert results["miou"] == pytest.approx(
+        meta["runs"][0]["val"]["miou"], abs=5e-3
+    )  # float differences may flip a pixel
     assert results["pixel_accuracy"] == pytest.approx(meta["runs"][0]["val"]["pixel_accuracy"], abs=2e-3)
     if name in course.ALL_SEED_WEIGHTS:  # every seed's weights are kept: each reproduces its own result
         for run in meta["runs"][1:]:
@@ -60,7 +65,9 @@ def test_stale_definition_names_the_command(monkeypatch):
 
     changed = dataclasses.replace(course.RECIPES["segnet"], build=lambda: SegNet(21, widths=(16, 32, 48)))
     monkeypatch.setitem(course.RECIPES, "segnet", changed)
-    with pytest.raises(course.StaleCheckpoint, match=r"another definition.*python tools/train_course_models.py --only segnet"):
+    with pytest.raises(
+        course.StaleCheckpoint, match=r"another definition.*python tools/train_course_models.py --only segnet"
+    ):
         course.load("segnet")
 
 
@@ -103,8 +110,16 @@ def test_spread_and_distinguishable():
 def _tiny_recipe(monkeypatch, tmp_path, work):
     from seglib.models.fcn import FCN
 
-    tiny = course.Recipe("tiny", "00", "tiny FCN", "voc64", epochs=2, train_images=32, seeds=(0,),
-                         build=lambda: FCN(21, "32s", widths=(4,) * 5, depths=(1,) * 5, head_width=8, head_kernel=1))
+    tiny = course.Recipe(
+        "tiny",
+        "00",
+        "tiny FCN",
+        "voc64",
+        epochs=2,
+        train_images=32,
+        seeds=(0,),
+        build=lambda: FCN(21, "32s", widths=(4,) * 5, depths=(1,) * 5, head_width=8, head_kernel=1),
+    )
     monkeypatch.setitem(course.RECIPES, "tiny", tiny)
     monkeypatch.setattr(course, "_work_dir", lambda: tmp_path / work)
 
@@ -147,7 +162,9 @@ def test_verdict_names_the_better_model_first_whatever_the_order():
 def test_the_tool_estimates_a_set_without_saving_anything(monkeypatch, tmp_path, capsys):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("train_course_models", course.CHECKPOINT_DIR.parents[1] / "tools" / "train_course_models.py")
+    spec = importlib.util.spec_from_file_location(
+        "train_course_models", course.CHECKPOINT_DIR.parents[1] / "tools" / "train_course_models.py"
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     _tiny_recipe(monkeypatch, tmp_path, "estimate")
@@ -174,11 +191,16 @@ def test_lab_definitions_run_only_the_definitions_of_the_solution_cell(tmp_path)
     cell's other statements (here one that would fail), nor a scaffold's code."""
     import nbformat
 
-    lab = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("%pip install nothing\nWIDTH = 3  # a setting\nDERIVED = WIDTH * 2"),
-        nbformat.v4.new_code_cell("def make():\n    return nn.Conv2d(1, WIDTH, 1)\n\nraise RuntimeError('ran')\n"
-                                  "builders = {'a': make}", metadata={"tags": ["solution"]}),
-        nbformat.v4.new_raw_cell("builders = ...", metadata={"tags": ["scaffold"]})])
+    lab = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("%pip install nothing\nWIDTH = 3  # a setting\nDERIVED = WIDTH * 2"),
+            nbformat.v4.new_code_cell(
+                "def make():\n    return nn.Conv2d(1, WIDTH, 1)\n\nraise RuntimeError('ran')\nbuilders = {'a': make}",
+                metadata={"tags": ["solution"]},
+            ),
+            nbformat.v4.new_raw_cell("builders = ...", metadata={"tags": ["scaffold"]}),
+        ]
+    )
     nbformat.write(lab, tmp_path / "lab.ipynb")
     builders = course.lab_definition("builders", tmp_path / "lab.ipynb")
     assert builders["a"]().out_channels == 3

@@ -1,12 +1,25 @@
 """DeepLab v1/v2/v3/v3+ and PSPNet: output shapes for several sizes, the padding message for
 sizes a model cannot take, a backward pass, parameter counts by formula, and the atrous
 backbone computing the strided backbone's features densely."""
+
+import itertools
+
 import pytest
 import torch
 
 from seglib.analysis import count_params
-from seglib.models.deeplab import (ASPP, ASPPv2, AtrousBackbone, DeepLabV1, DeepLabV2, DeepLabV3,
-                                   DeepLabV3Plus, atrous_schedule, padding_fraction, scaled_rates)
+from seglib.models.deeplab import (
+    ASPP,
+    ASPPv2,
+    AtrousBackbone,
+    DeepLabV1,
+    DeepLabV2,
+    DeepLabV3,
+    DeepLabV3Plus,
+    atrous_schedule,
+    padding_fraction,
+    scaled_rates,
+)
 from seglib.models.psp import PSPNet, PyramidPooling
 
 TINY = dict(widths=(4, 6, 8, 8, 12))
@@ -72,13 +85,21 @@ def test_atrous_backbone_is_the_strided_one_computed_densely(output_stride):
 def test_parameter_counts_by_formula():
     cin, cout, rates, classes, width = 12, 8, (1, 2, 3), 5, 7
     conv_bn = lambda i, o, k: i * o * k * k + 2 * o  # conv without bias + batch norm
-    aspp = (conv_bn(cin, cout, 1) + len(rates) * conv_bn(cin, cout, 3) + cin * cout
-            + conv_bn(cout * (len(rates) + 2), cout, 1))
+    aspp = (
+        conv_bn(cin, cout, 1)
+        + len(rates) * conv_bn(cin, cout, 3)
+        + cin * cout
+        + conv_bn(cout * (len(rates) + 2), cout, 1)
+    )
     assert count_params(ASPP(cin, cout, rates)) == aspp
     depthwise = lambda c, k: c * k * k + 2 * c
     separable = lambda i, o: depthwise(i, 3) + conv_bn(i, o, 1)
-    aspp_sep = (conv_bn(cin, cout, 1) + len(rates) * separable(cin, cout) + cin * cout
-                + conv_bn(cout * (len(rates) + 2), cout, 1))
+    aspp_sep = (
+        conv_bn(cin, cout, 1)
+        + len(rates) * separable(cin, cout)
+        + cin * cout
+        + conv_bn(cout * (len(rates) + 2), cout, 1)
+    )
     assert count_params(ASPP(cin, cout, rates, separable=True)) == aspp_sep
     v2 = 4 * ((cin * width * 9 + width) + (width * classes + classes))
     assert count_params(ASPPv2(cin, classes, (6, 12, 18, 24), width=width)) == v2
@@ -86,8 +107,9 @@ def test_parameter_counts_by_formula():
     assert count_params(PyramidPooling(cin, bins)) == len(bins) * conv_bn(cin, cin // len(bins), 1)
     # a whole small model: backbone stages (two 3×3 ConvBN + 1×1 shortcut ConvBN each) + ASPP + head
     widths = (4, 6, 8, 8, 12)
-    backbone = conv_bn(3, widths[0], 3) + sum(conv_bn(a, b, 3) + conv_bn(b, b, 3) + conv_bn(a, b, 1)
-                                               for a, b in zip(widths, widths[1:]))
+    backbone = conv_bn(3, widths[0], 3) + sum(
+        conv_bn(a, b, 3) + conv_bn(b, b, 3) + conv_bn(a, b, 1) for a, b in itertools.pairwise(widths)
+    )
     assert count_params(AtrousBackbone(widths=widths)) == backbone
     head = conv_bn(cout, cout, 3) + cout * classes + classes
     assert count_params(DeepLabV3(classes, widths=widths, rates=rates, aspp_channels=cout)) == backbone + aspp + head
@@ -112,7 +134,7 @@ def test_scaled_rates_keep_the_papers_share_of_the_map():
     assert scaled_rates((6, 12, 18, 24), paper_map=41, map_size=8) == (1, 2, 4, 5)
     assert scaled_rates((6, 12, 18), paper_map=33, map_size=33) == (6, 12, 18)
     assert scaled_rates((6,), paper_map=65, map_size=4) == (1,)  # never below 1
-    for paper, ours in zip((6, 12, 18, 24), scaled_rates((6, 12, 18, 24), 41, 8)):
+    for paper, ours in zip((6, 12, 18, 24), scaled_rates((6, 12, 18, 24), 41, 8), strict=True):
         assert abs(padding_fraction(8, ours) - padding_fraction(41, paper)) < 0.07
     with pytest.raises(ValueError, match="positive"):
         scaled_rates((0, 6), 41, 8)

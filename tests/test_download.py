@@ -2,6 +2,7 @@
 
 Mirrors are file:// URLs and one local HTTP server; no network.
 """
+
 import functools
 import http.server
 import io
@@ -48,8 +49,11 @@ def test_first_mirror_missing_the_second_is_used(tmp_path, mirror, capsys):
 def test_checksum_mismatch_everywhere_fails_and_leaves_nothing(tmp_path, mirror):
     good, missing, _ = mirror
     dest = tmp_path / "out" / "data.tar"
-    with pytest.raises(DownloadError, match=r"(?s)any of 2 mirror\(s\).*missing\.tar.*"
-                       r"data\.tar: .*failed checksum: expected MD5 0{32}, got .*put it at .*data\.tar"):
+    with pytest.raises(
+        DownloadError,
+        match=r"(?s)any of 2 mirror\(s\).*missing\.tar.*"
+        r"data\.tar: .*failed checksum: expected MD5 0{32}, got .*put it at .*data\.tar",
+    ):
         download([missing, good], dest, "0" * 32, progress=False)
     assert leftovers(dest.parent) == []  # no .part, no dest
 
@@ -84,6 +88,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 # --- Safe extraction -----------------------------------------------------------------------------
+
 
 def add(tf, name, data=b"x", **fields):
     info = tarfile.TarInfo(name)
@@ -125,8 +130,10 @@ EVIL = {
     "symlink out": lambda tf: add(tf, "etc", type=tarfile.SYMTYPE, linkname="/etc"),
     "relative symlink out": lambda tf: add(tf, "VOCdevkit/up", type=tarfile.SYMTYPE, linkname="../../.."),
     "hard link out": lambda tf: add(tf, "passwd", type=tarfile.LNKTYPE, linkname="../../etc/passwd"),
-    "through a symlink": lambda tf: (add(tf, "here", type=tarfile.SYMTYPE, linkname="."),
-                                     add(tf, "here/up", type=tarfile.SYMTYPE, linkname="..")),
+    "through a symlink": lambda tf: (
+        add(tf, "here", type=tarfile.SYMTYPE, linkname="."),
+        add(tf, "here/up", type=tarfile.SYMTYPE, linkname=".."),
+    ),
     "device": lambda tf: add(tf, "dev", type=tarfile.CHRTYPE, devmajor=1, devminor=3),
 }
 

@@ -1,6 +1,7 @@
 """Auto-encoder, SegNet, U-Net and the ResNet-18 U-Net: output sizes, size errors with the
 padding that fixes them, gradients, parameter counts by formula, the valid-padding size
 arithmetic, the two feature-extraction strategies and "auto" weights that never download."""
+
 import itertools
 
 import pytest
@@ -35,8 +36,11 @@ def backward_ok(model, x, num_classes):
     dead for one random batch, e.g. in SE's small bottleneck, legitimately gives zero.)"""
     out = model(x)
     F.cross_entropy(out, torch.randint(0, num_classes, (x.shape[0], *out.shape[-2:]))).backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+    ]
     assert not missing, missing
     reached = sum(int(p.grad.abs().sum() > 0) for p in model.parameters() if p.requires_grad)
     assert reached >= 0.9 * sum(1 for p in model.parameters() if p.requires_grad)
@@ -114,8 +118,10 @@ def expected_unet_params(num_classes, in_channels, depth, w, upsampling="transpo
     return total + conv(widths[0], num_classes, 1)
 
 
-@pytest.mark.parametrize("depth,width,upsampling,se", [(1, 4, "transposed", False), (3, 4, "bilinear", False),
-                                                       (2, 8, "transposed", True), (4, 2, "bilinear", True)])
+@pytest.mark.parametrize(
+    "depth,width,upsampling,se",
+    [(1, 4, "transposed", False), (3, 4, "bilinear", False), (2, 8, "transposed", True), (4, 2, "bilinear", True)],
+)
 def test_unet_parameter_count_by_formula(depth, width, upsampling, se):
     model = UNet(3, 2, depth, width, upsampling=upsampling, se=se)
     assert count_params(model) == expected_unet_params(3, 2, depth, width, upsampling, se)
@@ -184,7 +190,7 @@ def test_resnet_unet_shapes_parameters_and_backward(empty_hub):
     resnet = torchvision.models.resnet18(weights=None)
     encoder = count_params(resnet) - (512 * 1000 + 1000)  # the fc head is replaced by nn.Identity
     decoder = 0
-    for cin, skip, cout in zip((512, 16, 8, 8, 4), (256, 128, 64, 64, 0), (16, 8, 8, 4, 4)):
+    for cin, skip, cout in zip((512, 16, 8, 8, 4), (256, 128, 64, 64, 0), (16, 8, 8, 4, 4), strict=True):
         decoder += conv_bn(cin + skip, cout) + conv_bn(cout, cout)
     assert count_params(model) == encoder + decoder + conv(4, 4)
     with pytest.raises(ValueError, match=r"divisible by 32, got 64×50. Pad to 64×64"):
@@ -198,8 +204,12 @@ def test_identity_and_hooks_give_the_same_features(empty_hub):
     x = torch.randn(2, 3, 64, 32)
     a, b = truncated(x), hooked(x)
     assert {name: tuple(f.shape) for name, f in a.items()} == {
-        "relu": (2, 64, 32, 16), "layer1": (2, 64, 16, 8), "layer2": (2, 128, 8, 4), "layer3": (2, 256, 4, 2),
-        "layer4": (2, 512, 2, 1)}
+        "relu": (2, 64, 32, 16),
+        "layer1": (2, 64, 16, 8),
+        "layer2": (2, 128, 8, 4),
+        "layer3": (2, 256, 4, 2),
+        "layer4": (2, 512, 2, 1),
+    }
     assert list(b) == list(a) and all(torch.equal(a[name], b[name]) for name in a)
     assert len(hooked(x)) == 5  # the hook store is emptied between calls
 

@@ -1,5 +1,6 @@
 """FCN-32s/16s/8s: output sizes, size errors, gradients, parameter counts computed by formula,
 and the bilinear-initialised transposed convolutions against F.interpolate."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ def conv_bn(cin, cout, k=3):
 
 def expected_fcn_params(num_classes, variant, in_channels, widths, depths, head_width):
     total, previous = 0, in_channels
-    for width, depth in zip(widths, depths):
+    for width, depth in zip(widths, depths, strict=True):
         for _ in range(depth):
             total += conv_bn(previous, width)
             previous = width
@@ -88,7 +89,12 @@ def test_bilinear_transposed_convolution_is_bilinear_interpolation(factor):
 def test_backbone_strides():
     features = VGGBackbone(3, (4, 4, 4, 4, 4), (1, 1, 1, 1, 1))(torch.randn(1, 3, 64, 32))
     assert {name: tuple(f.shape[-2:]) for name, f in features.items()} == {
-        "pool1": (32, 16), "pool2": (16, 8), "pool3": (8, 4), "pool4": (4, 2), "pool5": (2, 1)}
+        "pool1": (32, 16),
+        "pool2": (16, 8),
+        "pool3": (8, 4),
+        "pool4": (4, 2),
+        "pool5": (2, 1),
+    }
 
 
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])

@@ -1,6 +1,7 @@
 """python -m seglib.grade: a folder of submissions in, one row per notebook out, whatever the
 notebooks do (pass, fail a check, raise, loop forever). Tiny notebooks that call the real
 seglib.check functions on small inputs keep this fast."""
+
 import csv
 
 import nbformat
@@ -29,8 +30,9 @@ def _write(folder, name, *cells):
 def test_grading_a_folder_gives_every_submission_a_row(tmp_path, capsys):
     folder = tmp_path / "submissions"
     folder.mkdir()
-    _write(folder, "a_correct.ipynb", SETUP, "history = {'train_loss': [2.0, 1.0], 'val_miou': [0.1, 0.5]}",
-           TASK2, TASK3)
+    _write(
+        folder, "a_correct.ipynb", SETUP, "history = {'train_loss': [2.0, 1.0], 'val_miou': [0.1, 0.5]}", TASK2, TASK3
+    )
     _write(folder, "b_partial.ipynb", SETUP, "history = ...", TASK2, TASK3)
     _write(folder, "c_raises.ipynb", SETUP, "raise RuntimeError('my bug')", TASK2, TASK3)
     _write(folder, "d_loops.ipynb", "while True:\n    pass", TASK2)

@@ -1,4 +1,5 @@
 """Proposal-free instances against scipy/scikit-image, and the format conversions round-trip."""
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -9,7 +10,7 @@ THINGS = (1, 2, 3)
 
 
 def disc(shape, centre, radius):
-    rows, cols = np.ogrid[:shape[0], :shape[1]]
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
     return (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2
 
 
@@ -77,7 +78,9 @@ def test_watershed_leaves_separate_round_things_alone():
     semantic = np.full(shape, 4)
     semantic[disc(shape, (12, 12), 6)] = 1
     semantic[disc(shape, (28, 45), 8)] = 2
-    assert np.array_equal(instance.watershed_instances(semantic, THINGS), instance.connected_instances(semantic, THINGS))
+    assert np.array_equal(
+        instance.watershed_instances(semantic, THINGS), instance.connected_instances(semantic, THINGS)
+    )
 
 
 def test_masks_and_instance_maps_round_trip_and_earlier_masks_win():

@@ -1,4 +1,5 @@
 """Classic filters: sums, shapes, and what they do to known signals."""
+
 import numpy as np
 import pytest
 import torch
@@ -65,14 +66,17 @@ def test_filter2d_matches_scipy_on_every_channel():
     np.testing.assert_allclose(zeros.numpy(), ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: kernels.filter2d(torch.zeros(5, 5, dtype=torch.uint8), kernels.laplacian()), "floating-point"),
-    (lambda: kernels.filter2d(torch.zeros(5, 5), torch.zeros(2, 2)), "odd"),
-    (lambda: kernels.filter2d(torch.zeros(5, 5), torch.zeros(3)), "2-D"),
-    (lambda: kernels.filter2d(torch.zeros(5, 5), kernels.laplacian(), padding="wrap"), "'reflect' or 'zeros'"),
-    (lambda: kernels.derivative("sideways"), "kind must be one of"),
-    (lambda: kernels.derivative("central", "z"), "axis must be"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: kernels.filter2d(torch.zeros(5, 5, dtype=torch.uint8), kernels.laplacian()), "floating-point"),
+        (lambda: kernels.filter2d(torch.zeros(5, 5), torch.zeros(2, 2)), "odd"),
+        (lambda: kernels.filter2d(torch.zeros(5, 5), torch.zeros(3)), "2-D"),
+        (lambda: kernels.filter2d(torch.zeros(5, 5), kernels.laplacian(), padding="wrap"), "'reflect' or 'zeros'"),
+        (lambda: kernels.derivative("sideways"), "kind must be one of"),
+        (lambda: kernels.derivative("central", "z"), "axis must be"),
+    ],
+)
 def test_filter_errors(call, match):
     with pytest.raises((TypeError, ValueError), match=match):
         call()

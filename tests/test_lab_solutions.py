@@ -9,6 +9,7 @@ shuffle, an augmented val set, no upsampling, softmax in forward, evaluating on 
 loader, fit without val_loader, modules instead of builders, no classes=, lambdas made in a
 loop, val used as test, a Subset of test) and require each check to name it. One run of the
 lab (about a minute on a 2-core CPU) covers them all."""
+
 from pathlib import Path
 
 import nbformat
@@ -55,7 +56,7 @@ val_set = LabImages("val", data.eval_transform(IMAGE_SIZE), IMAGE_SIZE)
 train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True)
 val_loader = DataLoader(val_set, batch_size=32)''',
     # Task 2: another architecture
-    '''def unit(cin, cout, dilation=1):
+    """def unit(cin, cout, dilation=1):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation), nn.BatchNorm2d(cout), nn.ReLU())
 
 
@@ -77,28 +78,29 @@ class MyCNN(nn.Module):
 
 
 torch.manual_seed(SEED)
-my_model = MyCNN()''',
+my_model = MyCNN()""",
     # Task 3
-    '''history = train.fit(my_model, train_loader, val_loader, num_classes=NUM_CLASSES, epochs=EPOCHS, lr=LR,
+    """history = train.fit(my_model, train_loader, val_loader, num_classes=NUM_CLASSES, epochs=EPOCHS, lr=LR,
                     seed=SEED, progress=False)
-val_results = train.evaluate(my_model, val_loader, NUM_CLASSES)''',
+val_results = train.evaluate(my_model, val_loader, NUM_CLASSES)""",
     # Task 4: other architectures, other names
-    '''def linknet():
+    """def linknet():
     return smp.Linknet(SMP_ENCODER, encoder_weights=SMP_WEIGHTS, classes=NUM_CLASSES)
 
 
 smp_builders = {"linknet": linknet,
                 "psp": lambda: smp.PSPNet(SMP_ENCODER, encoder_weights=SMP_WEIGHTS, classes=NUM_CLASSES),
-                "fpn": lambda: smp.FPN(SMP_ENCODER, encoder_weights=SMP_WEIGHTS, classes=NUM_CLASSES)}''',
+                "fpn": lambda: smp.FPN(SMP_ENCODER, encoder_weights=SMP_WEIGHTS, classes=NUM_CLASSES)}""",
     # Task 5: no best_model, my own loader
-    '''val_scores = {name: row["val"]["miou"] for name, row in rows.items()}
+    """val_scores = {name: row["val"]["miou"] for name, row in rows.items()}
 best_name = max(val_scores, key=val_scores.get)
 test_set = LabImages("test", data.eval_transform(IMAGE_SIZE), IMAGE_SIZE)
-test_results = train.evaluate(rows[best_name]["model"], DataLoader(test_set, batch_size=50), NUM_CLASSES)''',
+test_results = train.evaluate(rows[best_name]["model"], DataLoader(test_set, batch_size=50), NUM_CLASSES)""",
 ]
 
 MISTAKES = {  # after the check of task n passed
-    1: ['''class FloatMasks(torch.utils.data.Dataset):
+    1: [
+        """class FloatMasks(torch.utils.data.Dataset):
     def __len__(self):
         return 4
 
@@ -113,16 +115,22 @@ expect_failure("does not shuffle", check.dataset_and_loader, train_set, val_set,
                val_loader, image_size=IMAGE_SIZE)
 expect_failure("validation is augmented", check.dataset_and_loader, train_set,
                LabImages("val", data.train_transform(IMAGE_SIZE), IMAGE_SIZE), train_loader, val_loader,
-               image_size=IMAGE_SIZE)'''],
-    2: ['''expect_failure("upsample by 4", check.segmentation_model, nn.Conv2d(3, NUM_CLASSES, 4, stride=4),
+               image_size=IMAGE_SIZE)"""
+    ],
+    2: [
+        """expect_failure("upsample by 4", check.segmentation_model, nn.Conv2d(3, NUM_CLASSES, 4, stride=4),
                image_size=IMAGE_SIZE)
 expect_failure("applies a softmax", check.segmentation_model, nn.Sequential(nn.Conv2d(3, NUM_CLASSES, 1), nn.Softmax(1)),
-               image_size=IMAGE_SIZE)'''],
-    3: ['''expect_failure("labelled pixels; val_set has", check.training_run, history,
+               image_size=IMAGE_SIZE)"""
+    ],
+    3: [
+        """expect_failure("labelled pixels; val_set has", check.training_run, history,
                train.evaluate(my_model, train_loader, NUM_CLASSES), val_set)
 expect_failure("without a validation loader", check.training_run,
-               dict(history, val_miou=[float("nan")] * len(history["train_loss"])), val_results, val_set)'''],
-    4: ['''expect_failure("not a function that builds a model", check.smp_models,
+               dict(history, val_miou=[float("nan")] * len(history["train_loss"])), val_results, val_set)"""
+    ],
+    4: [
+        """expect_failure("not a function that builds a model", check.smp_models,
                {name: build() for name, build in smp_builders.items()}, image_size=IMAGE_SIZE)
 expect_failure("outputs 1 channels", check.smp_models,
                {**smp_builders, "unet": lambda: smp.Unet(SMP_ENCODER, encoder_weights=SMP_WEIGHTS)},
@@ -130,11 +138,14 @@ expect_failure("outputs 1 channels", check.smp_models,
 late = {}
 for architecture in ("Linknet", "PSPNet", "FPN"):
     late[architecture] = lambda: getattr(smp, architecture)(SMP_ENCODER, encoder_weights=SMP_WEIGHTS, classes=NUM_CLASSES)
-expect_failure("one and the same function", check.smp_models, late, image_size=IMAGE_SIZE)'''],
-    5: ['''expect_failure("reads the 'val' split|labelled pixels; the test split has", check.test_evaluation, test_results,
+expect_failure("one and the same function", check.smp_models, late, image_size=IMAGE_SIZE)"""
+    ],
+    5: [
+        """expect_failure("reads the 'val' split|labelled pixels; the test split has", check.test_evaluation, test_results,
                val_set, best_name, rows)
 expect_failure("keeps 10 of the split's", check.test_evaluation, test_results, Subset(test_set, range(10)),
-               best_name, rows)'''],
+               best_name, rows)"""
+    ],
 }
 
 
@@ -161,8 +172,9 @@ def test_a_different_correct_solution_passes_every_check_and_every_cell_runs(tmp
     from nbclient.exceptions import CellExecutionError
 
     notebook = _filled()
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     try:
         client.execute()
     except CellExecutionError as error:

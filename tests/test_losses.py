@@ -1,4 +1,5 @@
 """seglib.losses against torch's cross-entropy, a direct per-pixel formula and smp's DiceLoss."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,8 +42,10 @@ def test_focal_with_gamma_zero_is_cross_entropy(seed):
     logits, target = logits_and_target(seed)
     weights = torch.tensor([0.2, 1.0, 3.0, 0.5], dtype=torch.float64)
     assert torch.allclose(focal_loss(logits, target, gamma=0), F.cross_entropy(logits, target, ignore_index=255))
-    assert torch.allclose(focal_loss(logits, target, gamma=0, alpha=weights),
-                          F.cross_entropy(logits, target, weight=weights, ignore_index=255))
+    assert torch.allclose(
+        focal_loss(logits, target, gamma=0, alpha=weights),
+        F.cross_entropy(logits, target, weight=weights, ignore_index=255),
+    )
 
 
 @pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 5.0])
@@ -62,7 +65,7 @@ def test_focal_down_weights_easy_pixels():
     logits, target = logits_and_target(7)
     ce = focal_loss(logits, target, gamma=0, reduction="none")
     losses = [focal_loss(logits, target, gamma=g, reduction="none") for g in (0.5, 2.0, 5.0)]
-    for smaller, larger in zip(losses[1:], losses[:-1]):
+    for smaller, larger in zip(losses[1:], losses[:-1], strict=True):
         assert bool((smaller <= larger + 1e-12).all())
     assert bool((losses[0] <= ce + 1e-12).all())
     assert torch.allclose(focal_loss(logits, target, reduction="sum"), losses[1].sum())
@@ -94,15 +97,18 @@ def test_modules_and_combination():
         CombinedLoss([ce], [1.0, 2.0])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda lg, t: focal_loss(lg, t.float()), "integer class indices"),
-    (lambda lg, t: focal_loss(lg, t[:, :3]), "does not match logits"),
-    (lambda lg, t: focal_loss(lg, torch.full_like(t, 9)), "outside 0..3"),
-    (lambda lg, t: focal_loss(lg, t, gamma=-1), "gamma must be >= 0"),
-    (lambda lg, t: focal_loss(lg, t, alpha=[1.0, 2.0]), "one weight per class"),
-    (lambda lg, t: focal_loss(lg, t, reduction="avg"), "reduction must be"),
-    (lambda lg, t: soft_dice_loss(lg, t.float()), "integer class indices"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda lg, t: focal_loss(lg, t.float()), "integer class indices"),
+        (lambda lg, t: focal_loss(lg, t[:, :3]), "does not match logits"),
+        (lambda lg, t: focal_loss(lg, torch.full_like(t, 9)), "outside 0..3"),
+        (lambda lg, t: focal_loss(lg, t, gamma=-1), "gamma must be >= 0"),
+        (lambda lg, t: focal_loss(lg, t, alpha=[1.0, 2.0]), "one weight per class"),
+        (lambda lg, t: focal_loss(lg, t, reduction="avg"), "reduction must be"),
+        (lambda lg, t: soft_dice_loss(lg, t.float()), "integer class indices"),
+    ],
+)
 def test_bad_inputs(call, match):
     logits, target = logits_and_target(0)
     with pytest.raises((ValueError, TypeError), match=match):

@@ -1,4 +1,5 @@
 """seglib.metrics against hand-computed cases, scikit-learn, and properties that must hold."""
+
 from __future__ import annotations
 
 import math
@@ -137,7 +138,7 @@ def test_streaming_equals_one_update_and_logits_equal_labels():
     whole, streamed = ConfusionMatrix(4), ConfusionMatrix(4)
     whole.update(pred, target)
     for k in range(0, 6, 2):
-        streamed.update(logits[k:k + 2], target[k:k + 2])
+        streamed.update(logits[k : k + 2], target[k : k + 2])
     assert torch.equal(whole.matrix, streamed.matrix)
     streamed.reset()
     with pytest.raises(RuntimeError, match="before any update"):
@@ -168,13 +169,16 @@ def test_per_image_and_dataset_level_averages_differ():
 
 
 # --------------------------------------------------------------------------- bad inputs
-@pytest.mark.parametrize("pred, target, match", [
-    (torch.zeros(2, 4, 4, dtype=torch.long), torch.zeros(2, 4, 5, dtype=torch.long), "shapes differ"),
-    (torch.zeros(1, 4, 4, dtype=torch.long), torch.full((1, 4, 4), 7), "label 7, outside 0..2"),
-    (torch.full((1, 4, 4), 3), torch.zeros(1, 4, 4, dtype=torch.long), "prediction holds label 3"),
-    (torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4), "integer class indices"),
-    (torch.zeros(1, 5, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), "C = num_classes = 3"),
-])
+@pytest.mark.parametrize(
+    "pred, target, match",
+    [
+        (torch.zeros(2, 4, 4, dtype=torch.long), torch.zeros(2, 4, 5, dtype=torch.long), "shapes differ"),
+        (torch.zeros(1, 4, 4, dtype=torch.long), torch.full((1, 4, 4), 7), "label 7, outside 0..2"),
+        (torch.full((1, 4, 4), 3), torch.zeros(1, 4, 4, dtype=torch.long), "prediction holds label 3"),
+        (torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4), "integer class indices"),
+        (torch.zeros(1, 5, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), "C = num_classes = 3"),
+    ],
+)
 def test_bad_inputs(pred, target, match):
     with pytest.raises((ValueError, TypeError), match=match):
         ConfusionMatrix(3).update(pred, target)

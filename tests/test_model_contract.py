@@ -5,6 +5,7 @@ shape, the size error, backward, and the parameter count of a tiny configuration
 Adding a model: register it in ``seglib.models.MODELS`` and add a tiny case to ``CASES``;
 ``test_every_registered_model_has_a_case`` fails until you do.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -29,18 +30,38 @@ CASES = {
     "fcn8s": dict(model="fcn8s", options=FCN_TINY, size=(32, 64), bad=(32, 48), params=2003),
     "segnet": dict(model="segnet", options=dict(widths=(4, 6, 8)), size=(16, 24), bad=(16, 20), params=3957),
     "unet": dict(model="unet", options=dict(depth=2, base_width=4), size=(8, 12), bad=(8, 10), params=7569),
-    "unet_valid": dict(model="unet", options=dict(depth=2, base_width=4, padding="valid"), size=(44, 52),
-                       bad=(44, 50), params=7569, out=(4, 12)),  # valid convolutions: a smaller output
-    "resnet_unet": dict(model="resnet_unet", options=dict(pretrained=False, decoder_channels=(4,) * 5),
-                        size=(32, 64), bad=(32, 40), params=11_214_937, channels=3),  # ResNet-18's RGB stem
-    "deeplab_v1": dict(model="deeplab_v1", options=dict(widths=(4, 6, 8, 8), fc_width=8), size=(16, 24),
-                       bad=(16, 20), params=3757),
-    "deeplab_v2": dict(model="deeplab_v2", options=dict(rates=(1, 2), **TINY), size=(16, 24), bad=(16, 20),
-                       params=6814),
-    "deeplab_v3": dict(model="deeplab_v3", options=dict(aspp_channels=8, **TINY), size=(16, 24), bad=(16, 20),
-                       params=3393),
-    "deeplab_v3plus": dict(model="deeplab_v3plus", options=dict(aspp_channels=8, low_channels=4, **TINY),
-                           size=(16, 32), bad=(16, 24), params=2601),
+    "unet_valid": dict(
+        model="unet",
+        options=dict(depth=2, base_width=4, padding="valid"),
+        size=(44, 52),
+        bad=(44, 50),
+        params=7569,
+        out=(4, 12),
+    ),  # valid convolutions: a smaller output
+    "resnet_unet": dict(
+        model="resnet_unet",
+        options=dict(pretrained=False, decoder_channels=(4,) * 5),
+        size=(32, 64),
+        bad=(32, 40),
+        params=11_214_937,
+        channels=3,
+    ),  # ResNet-18's RGB stem
+    "deeplab_v1": dict(
+        model="deeplab_v1", options=dict(widths=(4, 6, 8, 8), fc_width=8), size=(16, 24), bad=(16, 20), params=3757
+    ),
+    "deeplab_v2": dict(
+        model="deeplab_v2", options=dict(rates=(1, 2), **TINY), size=(16, 24), bad=(16, 20), params=6814
+    ),
+    "deeplab_v3": dict(
+        model="deeplab_v3", options=dict(aspp_channels=8, **TINY), size=(16, 24), bad=(16, 20), params=3393
+    ),
+    "deeplab_v3plus": dict(
+        model="deeplab_v3plus",
+        options=dict(aspp_channels=8, low_channels=4, **TINY),
+        size=(16, 32),
+        bad=(16, 24),
+        params=2601,
+    ),
     "pspnet": dict(model="pspnet", options=dict(bins=(1, 2), **TINY), size=(16, 24), bad=(16, 20), params=1773),
     "small_dilated": dict(model="small_dilated", options=dict(width=4), size=(8, 12), bad=(8, 10), params=749),
     "semantic": dict(model="semantic", options=dict(width=4), size=(16, 20), bad=(16, 18), params=2393),
@@ -99,8 +120,15 @@ def test_model_meets_the_contract(name):
     assert count_params(_build(case, 3)) == case["params"]
 
 
-@pytest.mark.parametrize("module, name", [("patch", "PatchClassifier"), ("fcn", "VGGClassifier"),
-                                          ("autoencoder", "ConvAutoencoder"), ("maskrcnn", "TinyBackbone")])
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("patch", "PatchClassifier"),
+        ("fcn", "VGGClassifier"),
+        ("autoencoder", "ConvAutoencoder"),
+        ("maskrcnn", "TinyBackbone"),
+    ],
+)
 def test_the_other_models_share_the_keyword_defaults(module, name):
     """Classifiers, the auto-encoder and the detector's backbone are not dense segmenters, but
     they take ``num_classes`` (where they have classes) and ``in_channels`` with the same defaults."""

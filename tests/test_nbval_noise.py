@@ -1,5 +1,6 @@
 """The notebook tests ignore the few stderr messages that kernel threads write under load into
 whatever cell runs (tests/nbval_noise.py), and nothing else (issue 22)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,10 @@ spec = importlib.util.spec_from_file_location("nbval_noise", Path(__file__).pare
 noise = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(noise)
 
-TQDM = ("/usr/lib/python3/site-packages/tqdm/_monitor.py:84: TqdmSynchronisationWarning: Set changed size during "
-        "iteration (see https://github.com/tqdm/tqdm/issues/481)\n  warn('Set changed size during iteration' +\n")
+TQDM = (
+    "/usr/lib/python3/site-packages/tqdm/_monitor.py:84: TqdmSynchronisationWarning: Set changed size during "
+    "iteration (see https://github.com/tqdm/tqdm/issues/481)\n  warn('Set changed size during iteration' +\n"
+)
 REAL = "/tmp/ipykernel_123/456.py:3: UserWarning: Glyph 947 missing from font(s) DejaVu Sans.\n  plt.show()\n"
 
 
@@ -24,7 +27,9 @@ def stream(name, text):
 
 
 def figure():
-    return NotebookNode(output_type="display_data", metadata={}, data={"text/plain": "<Figure size 336x240 with 1 Axes>"})
+    return NotebookNode(
+        output_type="display_data", metadata={}, data={"text/plain": "<Figure size 336x240 with 1 Axes>"}
+    )
 
 
 class Cell:
@@ -53,15 +58,28 @@ def test_installing_twice_wraps_once():
     assert IPyNbCell.compare_outputs is wrapped
 
 
-@pytest.mark.parametrize("text", ["IOStream.flush timed out\n", TQDM,
-                                  "Matplotlib is building the font cache; this may take a moment.\n",
-                                  "IOStream.flush timed out\n" + TQDM])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IOStream.flush timed out\n",
+        TQDM,
+        "Matplotlib is building the font cache; this may take a moment.\n",
+        "IOStream.flush timed out\n" + TQDM,
+    ],
+)
 def test_a_cell_that_only_got_kernel_noise_passes(text):
     assert IPyNbCell.compare_outputs(Cell(), [figure(), stream("stderr", text)], [figure()])
 
 
-@pytest.mark.parametrize("text", [REAL, REAL + "IOStream.flush timed out\n", "IOStream.flush timed out twice\n",
-                                  "Matplotlib is building the font cache; this may take a moment. Or not.\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        REAL,
+        REAL + "IOStream.flush timed out\n",
+        "IOStream.flush timed out twice\n",
+        "Matplotlib is building the font cache; this may take a moment. Or not.\n",
+    ],
+)
 def test_any_other_stderr_still_fails_and_is_shown(text):
     cell = Cell()
     assert not IPyNbCell.compare_outputs(cell, [figure(), stream("stderr", text)], [figure()])

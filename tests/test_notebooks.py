@@ -3,6 +3,7 @@
 These catch, with a clear message, mistakes that otherwise show up as confusing nbval diffs or
 as a broken book page.
 """
+
 import json
 import tokenize
 import io
@@ -13,9 +14,21 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-KNOWN_TAGS = {"nbval-ignore-output", "nbval-skip", "raises-exception", "remove-input", "remove-output",
-              "remove-cell", "hide-input", "hide-output", "hide-cell", "solution", "scaffold", "solution-only",
-              "install"}
+KNOWN_TAGS = {
+    "nbval-ignore-output",
+    "nbval-skip",
+    "raises-exception",
+    "remove-input",
+    "remove-output",
+    "remove-cell",
+    "hide-input",
+    "hide-output",
+    "hide-cell",
+    "solution",
+    "scaffold",
+    "solution-only",
+    "install",
+}
 
 
 def _cells(path):
@@ -28,9 +41,19 @@ def _source(cell):
 
 def _ends_with_semicolon(code: str) -> bool:
     try:
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline)
-                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER,
-                                    tokenize.INDENT, tokenize.DEDENT)]
+        tokens = [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(code).readline)
+            if t.type
+            not in (
+                tokenize.NEWLINE,
+                tokenize.NL,
+                tokenize.COMMENT,
+                tokenize.ENDMARKER,
+                tokenize.INDENT,
+                tokenize.DEDENT,
+            )
+        ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return False
     return bool(tokens) and tokens[-1].string == ";"
@@ -71,7 +94,9 @@ def test_notebook_layout_and_tags(path):
     )
     for i, cell in enumerate(cells):
         unknown = set(cell.get("metadata", {}).get("tags", [])) - KNOWN_TAGS
-        assert not unknown, f"{path.name}: cell {i} has unknown tags {sorted(unknown)} (typo?); known: {sorted(KNOWN_TAGS)}"
+        assert not unknown, (
+            f"{path.name}: cell {i} has unknown tags {sorted(unknown)} (typo?); known: {sorted(KNOWN_TAGS)}"
+        )
         if cell["cell_type"] == "code":
             assert "# NBVAL" not in _source(cell), f"{path.name}: cell {i} uses a '# NBVAL' comment; use a cell tag"
             assert not _ends_with_semicolon(_source(cell)), (
@@ -125,6 +150,8 @@ def test_notebook_names_its_language_and_kernel(path):
     Jupyter asks which kernel to use. tools/execute_notebooks.py records both."""
     metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"]
     assert metadata.get("language_info", {}).get("name") == "python", (
-        f"{path.name} has no language_info; execute it with tools/execute_notebooks.py")
+        f"{path.name} has no language_info; execute it with tools/execute_notebooks.py"
+    )
     assert metadata.get("kernelspec", {}).get("name") == "python3", (
-        f"{path.name} has no python3 kernelspec; execute it with tools/execute_notebooks.py")
+        f"{path.name} has no python3 kernelspec; execute it with tools/execute_notebooks.py"
+    )

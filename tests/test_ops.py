@@ -1,4 +1,5 @@
 """seglib.ops against torch.nn.functional on many random configurations (micrograd's way)."""
+
 import random
 
 import pytest
@@ -68,8 +69,13 @@ def test_conv_transpose2d_matches_torch(index, dtype):
     x = torch.randn(cfg["n"], cfg["c_in"], cfg["h"], cfg["w"], generator=gen, dtype=dtype)
     w = torch.randn(cfg["c_in"], cfg["c_out"] // cfg["groups"], *cfg["kernel"], generator=gen, dtype=dtype)
     b = torch.randn(cfg["c_out"], generator=gen, dtype=dtype) if cfg["bias"] else None
-    args = dict(stride=cfg["stride"], padding=cfg["padding"], output_padding=cfg["output_padding"],
-                groups=cfg["groups"], dilation=cfg["dilation"])
+    args = dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        output_padding=cfg["output_padding"],
+        groups=cfg["groups"],
+        dilation=cfg["dilation"],
+    )
     ours, ref = ops.conv_transpose2d(x, w, b, **args), F.conv_transpose2d(x, w, b, **args)
     assert ours.shape == ref.shape, cfg
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5, msg=str(cfg))
@@ -85,7 +91,9 @@ def test_configurations_cover_the_interesting_cases():
         assert any(max(as_pair(c["dilation"])) > 1 for c in configs)
         assert any(max(as_pair(c["stride"])) > 1 for c in configs)
         assert any(max(as_pair(c["padding"])) > 0 for c in configs)
-        assert any(isinstance(c["stride"], tuple) for c in configs) and any(isinstance(c["stride"], int) for c in configs)
+        assert any(isinstance(c["stride"], tuple) for c in configs) and any(
+            isinstance(c["stride"], int) for c in configs
+        )
     assert any(max(as_pair(c["output_padding"])) > 0 for c in trans)
 
 
@@ -95,8 +103,9 @@ def test_configurations_cover_the_interesting_cases():
 def test_conv2d_string_padding(padding, kernel, dilation):
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     x, w = torch.randn(2, 3, 12, 13, dtype=torch.float64), torch.randn(4, 3, kh, kw, dtype=torch.float64)
-    torch.testing.assert_close(ops.conv2d(x, w, padding=padding, dilation=dilation),
-                               F.conv2d(x, w, padding=padding, dilation=dilation))
+    torch.testing.assert_close(
+        ops.conv2d(x, w, padding=padding, dilation=dilation), F.conv2d(x, w, padding=padding, dilation=dilation)
+    )
 
 
 def test_unbatched_input_is_accepted_like_torch():
@@ -117,7 +126,7 @@ def test_gradients_match_torch():
         w = torch.randn(*w_shape, generator=gen, dtype=torch.float64, requires_grad=True)
         grads_ours = torch.autograd.grad(fn_ours(x, w, **kwargs).square().sum(), (x, w))
         grads_ref = torch.autograd.grad(fn_ref(x, w, **kwargs).square().sum(), (x, w))
-        for g_ours, g_ref in zip(grads_ours, grads_ref):
+        for g_ours, g_ref in zip(grads_ours, grads_ref, strict=True):
             torch.testing.assert_close(g_ours, g_ref)
 
 
@@ -126,8 +135,14 @@ def test_gradients_match_torch():
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_upsample_bilinear_matches_interpolate(index, formulation, align_corners):
     rng = random.Random(index)
-    x = torch.randn(rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 9), rng.randint(1, 9),
-                    generator=torch.Generator().manual_seed(index), dtype=torch.float64)
+    x = torch.randn(
+        rng.randint(1, 2),
+        rng.randint(1, 3),
+        rng.randint(1, 9),
+        rng.randint(1, 9),
+        generator=torch.Generator().manual_seed(index),
+        dtype=torch.float64,
+    )
     if index % 2:
         scale = rng.choice([2, 3, 4, 1.5, 2.5])
         ours = ops.upsample_bilinear(x, scale_factor=scale, align_corners=align_corners, formulation=formulation)
@@ -154,8 +169,10 @@ def test_bed_of_nails_keeps_values_top_left_and_zeros_elsewhere():
     torch.testing.assert_close(F.avg_pool2d(ops.bed_of_nails(y, 3), 3), y / 9)
 
 
-@pytest.mark.parametrize("kernel,stride,padding,size", [(2, 2, 0, (8, 8)), (3, 2, 1, (9, 11)), (3, 3, 0, (9, 9)),
-                                                          (2, 1, 0, (5, 6)), ((2, 3), (2, 3), 0, (6, 9))])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,size",
+    [(2, 2, 0, (8, 8)), (3, 2, 1, (9, 11)), (3, 3, 0, (9, 9)), (2, 1, 0, (5, 6)), ((2, 3), (2, 3), 0, (6, 9))],
+)
 def test_max_unpool2d_matches_torch(kernel, stride, padding, size):
     x = torch.randn(2, 3, *size)
     pooled, indices = F.max_pool2d(x, kernel, stride, padding, return_indices=True)
@@ -190,32 +207,56 @@ def test_bilinear_kernel_upsamples_like_bilinear_interpolation(factor):
 
 
 # ----------------------------------------------------------------------------- bad inputs
-@pytest.mark.parametrize("call,match", [
-    (lambda: ops.conv2d(torch.randn(5, 5), torch.randn(1, 1, 3, 3)), r"\(N, C, H, W\).*x\[None, None\]"),
-    (lambda: ops.conv2d(torch.randn(1, 4, 5, 5), torch.randn(2, 3, 3, 3)), r"4 channels but weight expects 3"),
-    (lambda: ops.conv2d(torch.randn(1, 4, 5, 5), torch.randn(3, 2, 3, 3), groups=2), r"groups=2 must divide"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 1, 3, 3), groups=2), r"groups=2 must divide"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3)), r"weight must be a 4-D tensor"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), torch.randn(3)), r"bias must have shape \(4,\)"),
-    (lambda: ops.conv2d(torch.ones(1, 3, 5, 5, dtype=torch.uint8), torch.randn(4, 3, 3, 3)), r"floating-point.*x.float\(\)"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3, dtype=torch.float64)), r"same dtype"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 4, 4), torch.randn(4, 3, 3, 3), dilation=2), r"footprint \(5x5.*larger than the padded input \(4x4\)"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), stride=0), r"stride must be >= 1"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), padding=-1), r"padding must be >= 0"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), stride=(1, 2, 3)), r"int or a pair"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), padding="full"), r"'valid' or 'same'"),
-    (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), padding="same", stride=2), r"needs stride 1"),
-    (lambda: ops.conv_transpose2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3)), r"3 channels but weight has 4"),
-    (lambda: ops.conv_transpose2d(torch.randn(1, 3, 5, 5), torch.randn(3, 2, 3, 3), groups=2), r"groups=2 must divide the input channels \(3\)"),
-    (lambda: ops.conv_transpose2d(torch.randn(1, 3, 5, 5), torch.randn(3, 2, 3, 3), stride=2, output_padding=2), r"output_padding .* smaller than the stride"),
-    (lambda: ops.conv_transpose2d(torch.randn(1, 3, 1, 1), torch.randn(3, 2, 1, 1), padding=1), r"crops more"),
-    (lambda: ops.upsample_bilinear(torch.randn(1, 1, 3, 3)), r"exactly one of scale_factor and size"),
-    (lambda: ops.upsample_bilinear(torch.randn(1, 1, 3, 3), 2, formulation="cubes"), r"'distances' or 'areas'"),
-    (lambda: ops.max_unpool2d(torch.randn(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), 2), r"int64 tensor returned"),
-    (lambda: ops.max_unpool2d(torch.randn(1, 1, 2, 2), torch.full((1, 1, 2, 2), 99), 2), r"outside the 4x4 output"),
-    (lambda: ops.pixel_shuffle(torch.randn(1, 6, 2, 2), 2), r"divisible by upscale_factor² \(4\)"),
-    (lambda: ops.bilinear_kernel(3, 3, 0), r"kernel_size must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: ops.conv2d(torch.randn(5, 5), torch.randn(1, 1, 3, 3)), r"\(N, C, H, W\).*x\[None, None\]"),
+        (lambda: ops.conv2d(torch.randn(1, 4, 5, 5), torch.randn(2, 3, 3, 3)), r"4 channels but weight expects 3"),
+        (lambda: ops.conv2d(torch.randn(1, 4, 5, 5), torch.randn(3, 2, 3, 3), groups=2), r"groups=2 must divide"),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 1, 3, 3), groups=2), r"groups=2 must divide"),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3)), r"weight must be a 4-D tensor"),
+        (
+            lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), torch.randn(3)),
+            r"bias must have shape \(4,\)",
+        ),
+        (
+            lambda: ops.conv2d(torch.ones(1, 3, 5, 5, dtype=torch.uint8), torch.randn(4, 3, 3, 3)),
+            r"floating-point.*x.float\(\)",
+        ),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3, dtype=torch.float64)), r"same dtype"),
+        (
+            lambda: ops.conv2d(torch.randn(1, 3, 4, 4), torch.randn(4, 3, 3, 3), dilation=2),
+            r"footprint \(5x5.*larger than the padded input \(4x4\)",
+        ),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), stride=0), r"stride must be >= 1"),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), padding=-1), r"padding must be >= 0"),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), stride=(1, 2, 3)), r"int or a pair"),
+        (lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), padding="full"), r"'valid' or 'same'"),
+        (
+            lambda: ops.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3), padding="same", stride=2),
+            r"needs stride 1",
+        ),
+        (
+            lambda: ops.conv_transpose2d(torch.randn(1, 3, 5, 5), torch.randn(4, 3, 3, 3)),
+            r"3 channels but weight has 4",
+        ),
+        (
+            lambda: ops.conv_transpose2d(torch.randn(1, 3, 5, 5), torch.randn(3, 2, 3, 3), groups=2),
+            r"groups=2 must divide the input channels \(3\)",
+        ),
+        (
+            lambda: ops.conv_transpose2d(torch.randn(1, 3, 5, 5), torch.randn(3, 2, 3, 3), stride=2, output_padding=2),
+            r"output_padding .* smaller than the stride",
+        ),
+        (lambda: ops.conv_transpose2d(torch.randn(1, 3, 1, 1), torch.randn(3, 2, 1, 1), padding=1), r"crops more"),
+        (lambda: ops.upsample_bilinear(torch.randn(1, 1, 3, 3)), r"exactly one of scale_factor and size"),
+        (lambda: ops.upsample_bilinear(torch.randn(1, 1, 3, 3), 2, formulation="cubes"), r"'distances' or 'areas'"),
+        (lambda: ops.max_unpool2d(torch.randn(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), 2), r"int64 tensor returned"),
+        (lambda: ops.max_unpool2d(torch.randn(1, 1, 2, 2), torch.full((1, 1, 2, 2), 99), 2), r"outside the 4x4 output"),
+        (lambda: ops.pixel_shuffle(torch.randn(1, 6, 2, 2), 2), r"divisible by upscale_factor² \(4\)"),
+        (lambda: ops.bilinear_kernel(3, 3, 0), r"kernel_size must be a positive int"),
+    ],
+)
 def test_bad_inputs_get_clear_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()

@@ -1,4 +1,5 @@
 """UPSNet-style panoptic fusion, mask pasting, the semantic head and the small Mask R-CNN."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ def stuff_logits(h=16, w=20, fill=5):
     """Semantic logits over 8 channels where the left half is sky (4), the right grass (5)."""
     logits = torch.full((8, h, w), -5.0)
     logits[4, :, : w // 2] = fill
-    logits[5, :, w // 2:] = fill
+    logits[5, :, w // 2 :] = fill
     return logits
 
 
@@ -40,16 +41,18 @@ def test_paste_fills_outside_the_box_and_keeps_shape():
 
 
 def test_without_instances_stuff_takes_every_pixel():
-    panoptic = upsnet_fusion(stuff_logits(), torch.zeros(0, 7, 7), torch.zeros(0, 4), [],
-                             stuff_ids=STUFF, thing_ids=THINGS)
+    panoptic = upsnet_fusion(
+        stuff_logits(), torch.zeros(0, 7, 7), torch.zeros(0, 4), [], stuff_ids=STUFF, thing_ids=THINGS
+    )
     assert panoptic.shape == (16, 20) and panoptic.dtype == torch.long
     assert (panoptic[:, :10] == 4000).all() and (panoptic[:, 10:] == 5000).all()
 
 
 def test_a_dominant_instance_claims_exactly_its_box():
     box = torch.tensor([[3.0, 2.0, 9.0, 12.0]])
-    panoptic, logits = upsnet_fusion(stuff_logits(), torch.full((1, 7, 7), 20.0), box, [2],
-                                     stuff_ids=STUFF, thing_ids=THINGS, return_logits=True)
+    panoptic, logits = upsnet_fusion(
+        stuff_logits(), torch.full((1, 7, 7), 20.0), box, [2], stuff_ids=STUFF, thing_ids=THINGS, return_logits=True
+    )
     assert logits.shape == (4 + 1 + 1, 16, 20)  # stuff, one instance, unknown
     claimed = panoptic == 2 * 1000 + 1
     expected = torch.zeros(16, 20, dtype=torch.bool)
@@ -60,8 +63,9 @@ def test_a_dominant_instance_claims_exactly_its_box():
 
 def test_a_weak_instance_loses_to_confident_stuff_and_overlaps_go_to_the_stronger():
     boxes = torch.tensor([[0.0, 0.0, 10.0, 16.0], [5.0, 0.0, 15.0, 16.0]])
-    weak = upsnet_fusion(stuff_logits(), torch.full((1, 7, 7), -20.0), boxes[:1], [1],
-                         stuff_ids=STUFF, thing_ids=THINGS)
+    weak = upsnet_fusion(
+        stuff_logits(), torch.full((1, 7, 7), -20.0), boxes[:1], [1], stuff_ids=STUFF, thing_ids=THINGS
+    )
     assert not (weak == 1001).any()
     masks = torch.stack([torch.full((7, 7), 20.0), torch.full((7, 7), 30.0)])
     both = upsnet_fusion(stuff_logits(), masks, boxes, [1, 3], stuff_ids=STUFF, thing_ids=THINGS)
@@ -73,11 +77,18 @@ def test_unknown_class_marks_things_no_instance_claims():
     logits[2, 4:8, 12:16] = 9.0  # the semantic head sees a box-class thing here ...
     fused = upsnet_fusion(logits, torch.zeros(0, 7, 7), torch.zeros(0, 4), [], stuff_ids=STUFF, thing_ids=THINGS)
     assert (fused[4:8, 12:16] == -1).all() and (fused != -1).sum() == 16 * 20 - 16  # ... no detection: void
-    plain = upsnet_fusion(logits, torch.zeros(0, 7, 7), torch.zeros(0, 4), [], stuff_ids=STUFF, thing_ids=THINGS,
-                          unknown=False)
+    plain = upsnet_fusion(
+        logits, torch.zeros(0, 7, 7), torch.zeros(0, 4), [], stuff_ids=STUFF, thing_ids=THINGS, unknown=False
+    )
     assert (plain[4:8, 12:16] == 5000).all()  # without the unknown class the stuff underneath wins
-    claimed = upsnet_fusion(logits, torch.full((1, 7, 7), 4.0), torch.tensor([[12.0, 4.0, 16.0, 8.0]]), [2],
-                            stuff_ids=STUFF, thing_ids=THINGS)
+    claimed = upsnet_fusion(
+        logits,
+        torch.full((1, 7, 7), 4.0),
+        torch.tensor([[12.0, 4.0, 16.0, 8.0]]),
+        [2],
+        stuff_ids=STUFF,
+        thing_ids=THINGS,
+    )
     assert (claimed[4:8, 12:16] == 2001).all()  # an instance that claims it takes it
 
 
@@ -165,9 +176,20 @@ def test_fit_detector_resumes_exactly_and_reports_each_epoch(tmp_path):
         torch.manual_seed(0)
         model = model or build_maskrcnn(image_size=64, width=8, channels=16, representation_size=32, mask_channels=16)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        history = train.fit_detector(model, items, lambda m: {"miou": 0.5, "pixel_accuracy": 0.9}, epochs=epochs,
-                                     optimizer=optimizer, batch_size=2, augment=random_hflip, seed=3, device="cpu",
-                                     checkpoint=checkpoint, resume=resume, progress=False)
+        history = train.fit_detector(
+            model,
+            items,
+            lambda m: {"miou": 0.5, "pixel_accuracy": 0.9},
+            epochs=epochs,
+            optimizer=optimizer,
+            batch_size=2,
+            augment=random_hflip,
+            seed=3,
+            device="cpu",
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=False,
+        )
         return model, history
 
     whole, history = run(2)
@@ -176,7 +198,7 @@ def test_fit_detector_resumes_exactly_and_reports_each_epoch(tmp_path):
     run(1, tmp_path / "run.pt")
     resumed, resumed_history = run(2, tmp_path / "run.pt", resume=True)
     assert resumed_history["train_loss"] == history["train_loss"]
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
     with pytest.raises(ValueError, match="empty"):
         train.fit_detector(whole, [], epochs=1, optimizer=torch.optim.SGD(whole.parameters(), lr=0.1))

@@ -1,4 +1,5 @@
 """seglib.models.patch: sliding window vs the convolutionalized network, pixel for pixel."""
+
 import pytest
 import torch
 from torch import nn
@@ -13,6 +14,7 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
 
 # (patch_size, constructor arguments): with and without pooling, odd and even patches,
 # pooling sizes 2 and 3, several channels, one or no hidden layer.
@@ -33,8 +35,11 @@ def _model(patch_size, kwargs, seed):
 
 def _windows_at(model, x, step, pad):
     """The classifier applied to the windows at a step, directly (the definition)."""
-    patches = extract_patches(x, model.patch_size) if pad else (
-        x.unfold(2, model.patch_size, 1).unfold(3, model.patch_size, 1).permute(0, 2, 3, 1, 4, 5))
+    patches = (
+        extract_patches(x, model.patch_size)
+        if pad
+        else (x.unfold(2, model.patch_size, 1).unfold(3, model.patch_size, 1).permute(0, 2, 3, 1, 4, 5))
+    )
     patches = patches[:, ::step, ::step]
     n, h, w = patches.shape[:3]
     return model(patches.reshape(-1, *patches.shape[3:])).reshape(n, h, w, -1).permute(0, 3, 1, 2)
@@ -80,8 +85,15 @@ def test_plain_sequential_with_strided_conv_avgpool_batchnorm_dropout():
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Sequential(nn.Conv2d(2, 4, 3, stride=2), nn.BatchNorm2d(4), nn.LeakyReLU(0.1)),
-        nn.AvgPool2d(2), nn.Conv2d(4, 5, 2), nn.Tanh(), nn.MaxPool2d(3, stride=2),
-        nn.Flatten(), nn.Dropout(0.5), nn.Linear(5 * 1 * 1, 6), nn.ReLU(), nn.Linear(6, 2),
+        nn.AvgPool2d(2),
+        nn.Conv2d(4, 5, 2),
+        nn.Tanh(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(5 * 1 * 1, 6),
+        nn.ReLU(),
+        nn.Linear(6, 2),
     )
     with torch.no_grad():
         model[0][1].running_mean.uniform_(-1, 1)
@@ -103,36 +115,49 @@ def test_plain_sequential_with_strided_conv_avgpool_batchnorm_dropout():
 
 def test_unsupported_layers_are_refused_with_reasons():
     with pytest.raises(TypeError, match="padding=0"):
-        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 25, 2)),
-                         patch_size=5)
+        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 25, 2)), patch_size=5)
     with pytest.raises(TypeError, match="Flatten before"):
         convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(3, 2)), patch_size=5)
     with pytest.raises(TypeError, match="Upsample"):
-        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Upsample(scale_factor=2), nn.Flatten(),
-                                       nn.Linear(72, 2)), patch_size=5)
+        convolutionalize(
+            nn.Sequential(nn.Conv2d(1, 2, 3), nn.Upsample(scale_factor=2), nn.Flatten(), nn.Linear(72, 2)), patch_size=5
+        )
     with pytest.raises(ValueError, match="patch_size=P"):
         convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 2)))
     with pytest.raises(ValueError, match="already fully convolutional"):
         convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3)), patch_size=5)
     with pytest.raises(TypeError, match="InstanceNorm2d.*whole map"):
-        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2), nn.Flatten(), nn.Linear(18, 2)),
-                         patch_size=5)
+        convolutionalize(
+            nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2), nn.Flatten(), nn.Linear(18, 2)), patch_size=5
+        )
     with pytest.raises(TypeError, match="dim=1"):
-        convolutionalize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 2), nn.Softmax(-1)),
-                         patch_size=5)
+        convolutionalize(
+            nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 2), nn.Softmax(-1)), patch_size=5
+        )
 
 
 def test_every_shared_pointwise_activation_converts():
     """convolutionalize and analysis.receptive_field read one list of pointwise layers
     (seglib._torch.POINTWISE_LAYERS); the activations only one of them used to know convert too."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.PReLU(3), nn.MaxPool2d(2), nn.Conv2d(3, 4, 2), nn.Softplus(),
-                          nn.Mish(), nn.Flatten(), nn.Linear(4 * 2 * 2, 5), nn.Hardswish(), nn.Linear(5, 3),
-                          nn.LogSoftmax(dim=1)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3),
+        nn.PReLU(3),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 2),
+        nn.Softplus(),
+        nn.Mish(),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 5),
+        nn.Hardswish(),
+        nn.Linear(5, 3),
+        nn.LogSoftmax(dim=1),
+    ).eval()
     x = torch.randn(1, 2, 9, 10)
     with torch.no_grad():
-        torch.testing.assert_close(convolutionalize(model, patch_size=8)(x), sliding_window(model, x, patch_size=8),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            convolutionalize(model, patch_size=8)(x), sliding_window(model, x, patch_size=8), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_patch_classifier_checks_its_input_and_size():

@@ -1,5 +1,6 @@
 """The path from the published book to runnable code: the install line covers every import, and
 the repository URL, set in one place in _config.yml, turns on the launch buttons."""
+
 import ast
 import json
 import os
@@ -20,9 +21,14 @@ from test_book import JB
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # import name -> distribution name, where they differ
-DISTRIBUTIONS = {"cv2": "opencv-python-headless", "skimage": "scikit-image", "sklearn": "scikit-learn",
-                 "PIL": "pillow", "segmentation_models_pytorch": "segmentation-models-pytorch",
-                 "IPython": "ipython"}
+DISTRIBUTIONS = {
+    "cv2": "opencv-python-headless",
+    "skimage": "scikit-image",
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "segmentation_models_pytorch": "segmentation-models-pytorch",
+    "IPython": "ipython",
+}
 
 
 def _imports(source: str) -> set[str]:
@@ -53,21 +59,29 @@ def test_the_course_install_covers_every_import_of_every_notebook_and_of_seglib(
         for module in _imports(path.read_text(encoding="utf-8")):
             needed.setdefault(module, str(path.relative_to(ROOT)))
     assert {"torch", "segmentation_models_pytorch", "albumentations", "networkx"} <= set(needed)
-    missing = {module: where for module, where in needed.items()
-               if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in installed}
+    missing = {
+        module: where
+        for module, where in needed.items()
+        if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in installed
+    }
     assert not missing, f"imported but not installed by `pip install seglib[course]` (pyproject.toml): {missing}"
     lines = (ROOT / "requirements.txt").read_text().splitlines()
     pinned = {_name(line) for line in lines if line.strip() and not line.startswith(("#", "-"))}
-    missing = {module: where for module, where in needed.items()
-               if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in pinned}
+    missing = {
+        module: where
+        for module, where in needed.items()
+        if DISTRIBUTIONS.get(module, module).lower().replace("_", "-") not in pinned
+    }
     assert not missing, f"imported but not listed in requirements.txt (a checkout's install): {missing}"
-    assert f'"{publish.COLAB_FOLDER}[course]"' in publish.install_source(None), "the install cell installs the course extra"
+    assert f'"{publish.COLAB_FOLDER}[course]"' in publish.install_source(None), (
+        "the install cell installs the course extra"
+    )
 
 
 def test_the_repository_url_is_read_from_its_one_place(tmp_path):
     from seglib import publish
 
-    (tmp_path / "_config.yml").write_text("title: x\nrepository:\n  url: \"\"   # e.g. ...\n  branch: main\n")
+    (tmp_path / "_config.yml").write_text('title: x\nrepository:\n  url: ""   # e.g. ...\n  branch: main\n')
     assert publish.repository_url(tmp_path) is None
     (tmp_path / "_config.yml").write_text("repository:\n  branch: main\n  url: https://github.com/o/r  # ours\n")
     assert publish.repository_url(tmp_path) == "https://github.com/o/r"
@@ -86,8 +100,9 @@ def test_a_repository_url_turns_on_the_repository_and_launch_buttons(tmp_path):
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     config["repository"]["url"] = URL
     config["launch_buttons"]["jupyterhub_url"] = "https://hub.example.edu"
-    config["sphinx"]["local_extensions"] = {name: str(ROOT / "book" / "_ext")
-                                            for name in config["sphinx"]["local_extensions"]}
+    config["sphinx"]["local_extensions"] = {
+        name: str(ROOT / "book" / "_ext") for name in config["sphinx"]["local_extensions"]
+    }
     config["sphinx"]["config"]["html_static_path"] = [str(ROOT / "book" / "_vendor")]
     config["sphinx"]["extra_extensions"] = []
     book = tmp_path / "src"
@@ -97,35 +112,46 @@ def test_a_repository_url_turns_on_the_repository_and_launch_buttons(tmp_path):
     (book / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/09_lab\n")
     (book / "book" / "intro.md").write_text("# A course\n\nOne lab.\n\n```{bibliography}\n:all:\n```\n")
-    lab = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# 09 — Lab\n\nFill in the task on PASCAL VOC {cite}`Everingham2010`."),
-        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]}),
-        nbformat.v4.new_raw_cell("# TODO\nx = ...", metadata={"tags": ["scaffold", "remove-cell"]}),
-        nbformat.v4.new_markdown_cell("## Summary\nx.\n\n## Exercises\n1. y")])
+    lab = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# 09 — Lab\n\nFill in the task on PASCAL VOC {cite}`Everingham2010`."),
+            nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]}),
+            nbformat.v4.new_raw_cell("# TODO\nx = ...", metadata={"tags": ["scaffold", "remove-cell"]}),
+            nbformat.v4.new_markdown_cell("## Summary\nx.\n\n## Exercises\n1. y"),
+        ]
+    )
     lab.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     lab.metadata["language_info"] = {"name": "python"}
     nbformat.write(lab, book / "notebooks" / "09_lab.ipynb")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([*JB, "build", str(book), "--path-output", str(tmp_path / "out")], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*JB, "build", str(book), "--path-output", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     html_dir = tmp_path / "out" / "_build" / "html"
     page = (html_dir / "notebooks" / "09_lab.html").read_text(encoding="utf-8")
     assert f'href="{URL}"' in page, "the repository button"
     assert "https://mybinder.org/v2/gh/example-org/seg-course/main?urlpath=lab/tree/notebooks/09_lab.ipynb" in page
-    assert f"https://colab.research.google.com/github/example-org/seg-course/blob/main/notebooks/09_lab.ipynb" in page
+    assert "https://colab.research.google.com/github/example-org/seg-course/blob/main/notebooks/09_lab.ipynb" in page
     assert "https://hub.example.edu/hub/user-redirect/git-pull?repo=" in page
     handout = nbformat.read(html_dir / "student" / "09_lab.ipynb", as_version=4)
     assert f"git clone --quiet --depth 1 {URL} " in handout.cells[2].source
     assert [c.source for c in handout.cells if "scaffold" in c.metadata.get("tags", [])] == ["# TODO\nx = ..."]
     # The download menu: the student version first, then the page's notebook, named as the solutions
-    menu = page.split('dropdown-download-buttons', 1)[1].split("</ul>", 1)[0]
+    menu = page.split("dropdown-download-buttons", 1)[1].split("</ul>", 1)[0]
     links = re.findall(r'<a href="([^"]+)"', menu)
     assert links[:2] == ["../student/09_lab.ipynb", "../_sources/notebooks/09_lab.ipynb"], links
     assert "student version (.ipynb)" in menu and ".ipynb with solutions" in menu
     # ... and what it downloads works outside the book: citations as text, the install cell for the URL
-    for name, path in [("student version", html_dir / "student" / "09_lab.ipynb"),
-                       ("download", html_dir / "_sources" / "notebooks" / "09_lab.ipynb")]:
+    for name, path in [
+        ("student version", html_dir / "student" / "09_lab.ipynb"),
+        ("download", html_dir / "_sources" / "notebooks" / "09_lab.ipynb"),
+    ]:
         handed = nbformat.read(path, as_version=4)
         assert "{cite" not in handed.cells[0].source and "(Everingham et al., 2010)" in handed.cells[0].source, name
         installs = [c for c in handed.cells if "install" in c.metadata.get("tags", [])]
@@ -140,8 +166,9 @@ def test_every_notebook_starts_with_the_current_install_cell(path):
     _config.yml; a notebook without it, or with another URL's, names the command that fixes it."""
     notebook = nbformat.read(path, as_version=4)
     _, changed = publish.with_install_cell(notebook, publish.repository_url(ROOT))
-    assert not changed, (f"{path.name} lacks the current install cell; run: python tools/add_install_cell.py "
-                         f"notebooks/{path.name}")
+    assert not changed, (
+        f"{path.name} lacks the current install cell; run: python tools/add_install_cell.py notebooks/{path.name}"
+    )
     first = next(c for c in notebook.cells if c.cell_type == "code")
     assert "install" in first.metadata.tags and first.id == "install-course" and first.outputs == []
 
@@ -154,8 +181,10 @@ def _run_install_cell(monkeypatch, *, seglib_installed: bool, colab: bool):
     from IPython.core.inputtransformer2 import TransformerManager
 
     magics = []
-    shell = types.SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)),
-                                  system=lambda command: magics.append(("system", command)))
+    shell = types.SimpleNamespace(
+        run_line_magic=lambda name, line: magics.append((name, line)),
+        system=lambda command: magics.append(("system", command)),
+    )
     if not seglib_installed:
         real = importlib.util.find_spec
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "seglib" else real(name, *a))
@@ -176,7 +205,9 @@ def test_the_install_cell_installs_only_in_colab_and_only_where_seglib_is_missin
         _run_install_cell(monkeypatch, seglib_installed=False, colab=False)  # never downloads unasked
     folder = publish.COLAB_FOLDER
     assert _run_install_cell(monkeypatch, seglib_installed=False, colab=True) == [
-        ("system", f"git clone --quiet --depth 1 {URL} {folder}"), ("pip", f'install --quiet -e "{folder}[course]"')]
+        ("system", f"git clone --quiet --depth 1 {URL} {folder}"),
+        ("pip", f'install --quiet -e "{folder}[course]"'),
+    ]
     assert sys.path[0] == folder  # seglib and the checkpoints beside it, without a restart
     sys.path.remove(folder)
     assert publish.REPOSITORY_PLACEHOLDER in publish.install_source(None), "no URL: the cell shows where it goes"

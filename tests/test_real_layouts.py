@@ -3,6 +3,7 @@ or PNG slices) and a VOC-format dataset that is not VOC (its own classes, colour
 no instance masks, non-square frames). The fixtures are made from seglib's stand-ins and PIL,
 so everything runs offline. Also: ``seglib.data`` is laid in floors with no import cycles.
 """
+
 import ast
 import shutil
 from pathlib import Path
@@ -48,7 +49,7 @@ def png_slices_layout(stand_in, folder):
     """The stack as PNG slices: train/images, train/labels, and test/*.png (no test labels)."""
     for split, subfolders in (("train", ("images", "labels")), ("test", (None,))):
         images, labels = data.read_isbi(stand_in, split)
-        for sub, stack in zip(subfolders, (images, labels)):
+        for sub, stack in zip(subfolders, (images, labels), strict=False):
             target = folder / split / sub if sub else folder / split
             target.mkdir(parents=True)
             for k, page in enumerate(stack):
@@ -76,8 +77,9 @@ def test_png_slices_read_like_the_tiff_stacks_in_numeric_order(stand_in, tmp_pat
         expected_images, expected_labels = data.read_isbi(stand_in, split)
         assert np.array_equal(images, expected_images)  # 10.png after 9.png, not after 1.png
         assert np.array_equal(labels, expected_labels) if split == "train" else labels is None
-    assert isbi.isbi_summary(folder) == (f"PNG slices; {N_SLICES} labelled training slices of 64×64, "
-                                         f"{N_SLICES} test slices without labels")
+    assert isbi.isbi_summary(folder) == (
+        f"PNG slices; {N_SLICES} labelled training slices of 64×64, {N_SLICES} test slices without labels"
+    )
 
 
 def test_a_label_that_is_neither_membrane_nor_cell_names_its_file(stand_in, tmp_path):
@@ -108,8 +110,9 @@ def test_em_root_finds_either_real_layout_and_says_what_it_holds(stand_in, data_
     png_slices_layout(stand_in, data_folder / "isbi2012")
     chosen = data.em_root()
     assert chosen.kind == "isbi2012" and chosen.path == data_folder / "isbi2012"
-    assert chosen.description.endswith(f"(PNG slices; {N_SLICES} labelled training slices of 64×64, "
-                                       f"{N_SLICES} test slices without labels)")
+    assert chosen.description.endswith(
+        f"(PNG slices; {N_SLICES} labelled training slices of 64×64, {N_SLICES} test slices without labels)"
+    )
     tiff = real_isbi_layout(stand_in, tmp_path / "elsewhere" / "isbi2012")
     given = data.em_root(str(tiff.parent))  # a notebook's DATASET may be a folder
     assert given.path == tiff and "TIFF stacks" in given.description
@@ -121,8 +124,11 @@ def test_em_root_finds_either_real_layout_and_says_what_it_holds(stand_in, data_
 # --------------------------------------------------------------------------- a VOC-format dataset that is not VOC
 STREET_CLASSES = ("background", "road", "car", "sky")
 STREET_COLORS = ((0, 0, 0), (128, 64, 128), (0, 0, 142), (70, 130, 180))
-STREET_LISTS = {"train": ["seq1_000", "seq1_001", "seq1_002"], "val": ["seq2_000", "seq2_001"],
-                "test": ["seq3_000", "seq3_001"]}
+STREET_LISTS = {
+    "train": ["seq1_000", "seq1_001", "seq1_002"],
+    "val": ["seq2_000", "seq2_001"],
+    "test": ["seq3_000", "seq3_001"],
+}
 H, W = 32, 48  # non-square frames
 
 
@@ -140,7 +146,9 @@ def make_street_dataset(root, labelmap=True):
             mask[8:20, 16:32] = 2  # a car
             mask[:, :8] = mask[:, -8:] = 3  # sky at both sides
             mask[7, 16:32] = 255  # void border
-            image = (np.asarray(STREET_COLORS, np.uint8)[np.minimum(mask, 3)] + rng.integers(0, 20, (H, W, 3))).astype(np.uint8)
+            image = (np.asarray(STREET_COLORS, np.uint8)[np.minimum(mask, 3)] + rng.integers(0, 20, (H, W, 3))).astype(
+                np.uint8
+            )
             Image.fromarray(image).save(root / "JPEGImages" / f"{image_id}.jpg", quality=95)
             save_label_png(root / "SegmentationClass" / f"{image_id}.png", mask)
             masks[image_id] = mask
@@ -150,7 +158,9 @@ def make_street_dataset(root, labelmap=True):
     (lists / "trainval.txt").write_text("\n".join(STREET_LISTS["train"] + STREET_LISTS["val"]) + "\n")
     if labelmap:
         lines = ["# label:color_rgb:parts:actions"]
-        lines += [f"{name}:{','.join(map(str, rgb))}::" for name, rgb in zip(STREET_CLASSES, STREET_COLORS)]
+        lines += [
+            f"{name}:{','.join(map(str, rgb))}::" for name, rgb in zip(STREET_CLASSES, STREET_COLORS, strict=True)
+        ]
         (root / "labelmap.txt").write_text("\n".join(lines) + "\n")
     return masks
 
@@ -208,7 +218,9 @@ def test_a_split_too_small_for_every_part_is_an_error(street):
 def test_segmentation_object_is_optional(street):
     root, _ = street
     dataset = VOCSegmentation(root, "train")
-    with pytest.raises(FileNotFoundError, match="has no SegmentationObject/ folder.*semantic segmentation does not need"):
+    with pytest.raises(
+        FileNotFoundError, match="has no SegmentationObject/ folder.*semantic segmentation does not need"
+    ):
         dataset.instance_mask(0)
 
 
@@ -233,8 +245,11 @@ def test_a_mask_value_that_is_neither_a_class_nor_void_names_the_file_and_value(
     bad[0, 0] = 11  # e.g. a dataset whose own void value is 11
     save_label_png(root / "SegmentationClass" / "seq1_001.png", bad)
     dataset = VOCSegmentation(root, "train")
-    with pytest.raises(ValueError, match=r"SegmentationClass/seq1_001\.png holds the label\(s\) \[11\], outside the 4 "
-                                         r"classes \(0\.\.3\).*void_values=\(11,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"SegmentationClass/seq1_001\.png holds the label\(s\) \[11\], outside the 4 "
+        r"classes \(0\.\.3\).*void_values=\(11,\)",
+    ):
         dataset[1]
     with pytest.raises(ValueError, match=r"seq1_001\.png holds the label\(s\) \[11\]"):
         VOCSegmentation(root, "train", size=8)  # the cache is never built from it
@@ -272,7 +287,9 @@ def test_split_tensors_is_the_first_images_as_tensors_plus_loaders(street):
     assert len(part) == 2 and part.num_classes == 4
     reference = VOCSegmentation(root, "train", transform=data.eval_transform((16, 24)), size=(16, 24)).tensors(2)
     assert torch.equal(part.images, reference[0]) and torch.equal(part.masks, reference[1])
-    assert torch.equal(part.rgb.permute(0, 2, 3, 1)[1], torch.from_numpy(VOCSegmentation(root, "train", size=(16, 24))[1][0]))
+    assert torch.equal(
+        part.rgb.permute(0, 2, 3, 1)[1], torch.from_numpy(VOCSegmentation(root, "train", size=(16, 24))[1][0])
+    )
     batches = list(part.loader(batch_size=1, shuffle=True, seed=0))
     assert len(batches) == 2 and [len(b) for b in batches] == [2, 2]
     assert [len(b) for b in part.loader(with_rgb=True)] == [3]
@@ -284,14 +301,26 @@ def test_split_tensors_is_the_first_images_as_tensors_plus_loaders(street):
 # --------------------------------------------------------------------------- the package's floors
 PACKAGE = Path(data.__file__).parent
 FLOORS = {  # module -> floor; a module imports only modules on lower floors
-    "labels": 0, "paths": 0,
-    "vocformat": 1, "isbi": 1,
-    "cache": 2, "panoptic": 2,
-    "synthetic.drawing": 2.0, "synthetic.atomic": 2.0,
-    "synthetic.voc": 2.1, "synthetic.em": 2.1, "synthetic.panoptic": 2.1, "synthetic": 2.2,
-    "voc": 3, "transforms": 3,
-    "choice": 4, "tensors": 4,
-    "download": 5, "cli": 6, "__main__": 7, "": 8,
+    "labels": 0,
+    "paths": 0,
+    "vocformat": 1,
+    "isbi": 1,
+    "cache": 2,
+    "panoptic": 2,
+    "synthetic.drawing": 2.0,
+    "synthetic.atomic": 2.0,
+    "synthetic.voc": 2.1,
+    "synthetic.em": 2.1,
+    "synthetic.panoptic": 2.1,
+    "synthetic": 2.2,
+    "voc": 3,
+    "transforms": 3,
+    "choice": 4,
+    "tensors": 4,
+    "download": 5,
+    "cli": 6,
+    "__main__": 7,
+    "": 8,
 }
 
 
@@ -324,13 +353,32 @@ def test_seglib_data_is_laid_in_floors_without_cycles():
         name = _module_name(path)
         for target, at_top in _imports(path):
             assert at_top, f"{name} imports {target} inside a function"
-            assert FLOORS[target] < FLOORS[name], f"{name} (floor {FLOORS[name]}) imports {target} (floor {FLOORS[target]})"
+            assert FLOORS[target] < FLOORS[name], (
+                f"{name} (floor {FLOORS[name]}) imports {target} (floor {FLOORS[target]})"
+            )
 
 
 def test_the_stable_names_are_importable_from_seglib_data():
-    for name in ("VOCSegmentation", "make_synthetic_voc", "voc_root", "em_root", "download_voc", "read_isbi",
-                 "em_splits", "split_tensors", "PanopticScenes", "eval_transform", "train_transform", "VOC_CLASSES",
-                 "NUM_CLASSES", "IGNORE_INDEX", "VOC_PALETTE", "data_root", "synthetic_panoptic", "course_split"):
+    for name in (
+        "VOCSegmentation",
+        "make_synthetic_voc",
+        "voc_root",
+        "em_root",
+        "download_voc",
+        "read_isbi",
+        "em_splits",
+        "split_tensors",
+        "PanopticScenes",
+        "eval_transform",
+        "train_transform",
+        "VOC_CLASSES",
+        "NUM_CLASSES",
+        "IGNORE_INDEX",
+        "VOC_PALETTE",
+        "data_root",
+        "synthetic_panoptic",
+        "course_split",
+    ):
         assert getattr(data, name) is not None
     assert set(data.__all__) <= set(dir(data)) | set(data._LAZY)
     assert choice.voc_root is data.voc_root

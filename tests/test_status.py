@@ -1,6 +1,7 @@
 """The book's status page (book/status.md) is produced by tools/execute_notebooks.py from a real run.
 These tests keep it honest: every notebook has a record, the record belongs to the notebook's current
 code, the pages say what the record says, and every notebook met the course's budget when it ran."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -27,18 +28,23 @@ def test_every_notebook_has_a_current_record_within_budget(status, path):
     record = status["notebooks"].get(path.name)
     assert record, f"{path.name} has no run record in book/status.json; " + RERUN.format(path.relative_to(ROOT))
     assert record["code_hash"] == tool.code_hash(nbformat.read(path, as_version=4)), (
-        f"{path.name}'s code changed after its run time was recorded; " + RERUN.format(path.relative_to(ROOT)))
+        f"{path.name}'s code changed after its run time was recorded; " + RERUN.format(path.relative_to(ROOT))
+    )
     assert record["seconds"] <= tool.BUDGET_SECONDS, f"{path.name} took {record['seconds']} s"
     assert record["peak_memory_gb"] is None or record["peak_memory_gb"] <= tool.BUDGET_GB
 
 
 def test_the_pages_are_regenerated_from_the_record(status, tmp_path, monkeypatch):
     recorded, present = set(status["notebooks"]), {p.name for p in NOTEBOOKS}
-    assert not recorded - present, (f"book/status.json has records for notebooks that no longer exist: "
-                                    f"{sorted(recorded - present)}; re-executing any notebook with tools/execute_notebooks.py drops them")
-    assert not present - recorded, (f"notebooks without a record in book/status.json: {sorted(present - recorded)}; "
-                                    f"run: python tools/execute_notebooks.py " + " ".join(
-                                        f"notebooks/{name}" for name in sorted(present - recorded)))
+    assert not recorded - present, (
+        f"book/status.json has records for notebooks that no longer exist: "
+        f"{sorted(recorded - present)}; re-executing any notebook with tools/execute_notebooks.py drops them"
+    )
+    assert not present - recorded, (
+        f"notebooks without a record in book/status.json: {sorted(present - recorded)}; "
+        f"run: python tools/execute_notebooks.py "
+        + " ".join(f"notebooks/{name}" for name in sorted(present - recorded))
+    )
     committed = {p: p.read_text() for p in (tool.STATUS_PAGE, tool.RUN_TIMES)}
     monkeypatch.setattr(tool, "STATUS_PAGE", tmp_path / "status.md")
     monkeypatch.setattr(tool, "RUN_TIMES", tmp_path / "_run_times.md")

@@ -1,6 +1,7 @@
 """The student version of the lab: `python -m seglib.student` puts every scaffold where its
 solution was, clears outputs and keeps the checks; run, each check fails with its friendly
 "not done yet" message on the unfilled scaffold."""
+
 import json
 import re
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_the_student_version_reads_as_written_for_students(versions):
     assert "shows the solutions" not in text and "instructor" not in handout.cells[0].source.lower()
     assert not any("solution-only" in _tags(c) for c in handout.cells)
     assert any("solution-only" in _tags(c) for c in solution.cells)
-    assert not any("rows[\"MyCNN\"][\"parameters\"]" in c.source for c in handout.cells), "reference-only asserts go"
+    assert not any('rows["MyCNN"]["parameters"]' in c.source for c in handout.cells), "reference-only asserts go"
 
 
 def test_outputs_are_cleared_and_checks_kept(versions):
@@ -83,11 +84,16 @@ def test_each_check_fails_with_its_friendly_message_on_an_unfilled_scaffold(vers
     from nbclient import NotebookClient
 
     solution, handout = versions
-    solution_lines = {re.sub(r"\s+", "", line).replace("'", '"').rstrip(",([{")
-                      for c in solution.cells if "solution" in _tags(c) for line in c.source.splitlines()}
+    solution_lines = {
+        re.sub(r"\s+", "", line).replace("'", '"').rstrip(",([{")
+        for c in solution.cells
+        if "solution" in _tags(c)
+        for line in c.source.splitlines()
+    }
     solution_lines = {line for line in solution_lines if len(line) >= 12}
-    client = NotebookClient(handout, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        handout, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     checks = [c for c in handout.cells if c.source.startswith("check.")]
     for number, cell in enumerate(checks, start=1):
@@ -121,8 +127,12 @@ def _raw(source, *tags):
 
 
 def test_student_version_keeps_other_cells_and_drops_book_tags():
-    nb = _notebook(nbformat.v4.new_markdown_cell("# T"), _code("x = 1", "solution"),
-                   _raw("x = ...", "scaffold", "remove-cell"), _code("check(x)"))
+    nb = _notebook(
+        nbformat.v4.new_markdown_cell("# T"),
+        _code("x = 1", "solution"),
+        _raw("x = ...", "scaffold", "remove-cell"),
+        _code("check(x)"),
+    )
     nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="ok\n")]
     nb.cells[3].execution_count = 3
     out = student.student_version(nb)
@@ -141,14 +151,19 @@ def test_student_version_keeps_other_cells_and_drops_book_tags():
     assert "git clone --quiet --depth 1 https://example.org/r " in out.cells[2].source
 
 
-@pytest.mark.parametrize("cells, message", [
-    ([_code("x = 1", "solution")], "has no scaffold after it"),
-    ([_code("x = 1", "solution"), _code("x = ...", "scaffold")], "has no scaffold after it"),
-    ([_raw("x = ...", "scaffold")], "does not follow a cell tagged 'solution'"),
-    ([nbformat.v4.new_markdown_cell("answer", metadata={"tags": ["solution"]}), _raw("...", "scaffold")],
-     "is not a code cell"),
-    ([_code("x = 1")], "has no cells tagged 'solution'"),
-])
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ([_code("x = 1", "solution")], "has no scaffold after it"),
+        ([_code("x = 1", "solution"), _code("x = ...", "scaffold")], "has no scaffold after it"),
+        ([_raw("x = ...", "scaffold")], "does not follow a cell tagged 'solution'"),
+        (
+            [nbformat.v4.new_markdown_cell("answer", metadata={"tags": ["solution"]}), _raw("...", "scaffold")],
+            "is not a code cell",
+        ),
+        ([_code("x = 1")], "has no cells tagged 'solution'"),
+    ],
+)
 def test_malformed_notebooks_are_refused_with_the_fix(cells, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         student.student_version(_notebook(*cells), "lab.ipynb")
@@ -170,8 +185,13 @@ def test_command_line_errors(tmp_path, capsys):
 
 
 def test_citation_labels_decode_accents_and_tell_same_year_works_apart():
-    bib = ("@article{C1,\n  author = {Dan Cire{\\c{s}}an and B Bee and C Cee},\n  title = {Zebra},\n  year = {2012}\n}\n"
-           "@article{C2,\n  author = {Dan Cire{\\c{s}}an and D Dee and E Eee},\n  title = {Apple},\n  year = {2012}\n}\n"
-           "@article{K,\n  author = {Philipp Kr{\\\"a}henb{\\\"u}hl and Vladlen Koltun},\n  year = {2011}\n}\n")
-    assert publish.bib_labels(bib) == {"C1": "Cireşan et al., 2012b", "C2": "Cireşan et al., 2012a",
-                                        "K": "Krähenbühl and Koltun, 2011"}
+    bib = (
+        "@article{C1,\n  author = {Dan Cire{\\c{s}}an and B Bee and C Cee},\n  title = {Zebra},\n  year = {2012}\n}\n"
+        "@article{C2,\n  author = {Dan Cire{\\c{s}}an and D Dee and E Eee},\n  title = {Apple},\n  year = {2012}\n}\n"
+        '@article{K,\n  author = {Philipp Kr{\\"a}henb{\\"u}hl and Vladlen Koltun},\n  year = {2011}\n}\n'
+    )
+    assert publish.bib_labels(bib) == {
+        "C1": "Cireşan et al., 2012b",
+        "C2": "Cireşan et al., 2012a",
+        "K": "Krähenbühl and Koltun, 2011",
+    }

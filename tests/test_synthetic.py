@@ -1,4 +1,5 @@
 """Synthetic stand-in datasets: real formats, determinism, atomic writes, and the folder readers."""
+
 import json
 import threading
 
@@ -181,6 +182,7 @@ def test_a_copy_finished_meanwhile_by_another_process_wins(tmp_path, monkeypatch
 
 def test_two_threads_generating_at_once_both_get_a_complete_dataset(tmp_path):
     results = []
+
     def generate():
         results.append(make_panoptic_scenes(tmp_path, 6, size=64))
 
@@ -211,7 +213,11 @@ def em(tmp_path_factory):
 
 def test_em_stacks_follow_the_isbi_layout(em):
     assert sorted(p.name for p in em.iterdir() if not p.name.startswith(".")) == [
-        "test-labels.tif", "test-volume.tif", "train-labels.tif", "train-volume.tif"]
+        "test-labels.tif",
+        "test-volume.tif",
+        "train-labels.tif",
+        "train-volume.tif",
+    ]
     for name in ("train-volume.tif", "train-labels.tif", "test-volume.tif", "test-labels.tif"):
         with Image.open(em / name) as tiff:
             assert (tiff.n_frames, tiff.size, tiff.mode) == (2, (128, 128), "L")
@@ -264,8 +270,11 @@ def test_em_is_deterministic_by_seed(tmp_path):
 
 
 def test_read_isbi_errors_name_the_files(tmp_path, em):
-    with pytest.raises(FileNotFoundError, match=r"no ISBI 2012 training stack.*train-volume\.tif and train-labels\.tif"
-                       r".*train/images/ and train/labels/"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"no ISBI 2012 training stack.*train-volume\.tif and train-labels\.tif"
+        r".*train/images/ and train/labels/",
+    ):
         read_isbi(tmp_path)
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'val'"):
         read_isbi(em, "val")

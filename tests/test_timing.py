@@ -1,4 +1,5 @@
 """Interleaved best-of-N timing and the CPU-thread pin (seglib.timing)."""
+
 import pytest
 import torch
 

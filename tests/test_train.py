@@ -1,4 +1,5 @@
 """seglib.train: fit learns, resumes exactly from a checkpoint, evaluate and predict agree."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,9 +32,18 @@ def test_fit_learns_and_records_history():
     model = small_model()
     history = fit(model, train, val, num_classes=2, epochs=6, lr=0.05, device="cpu", progress=False)
     assert history["epoch"] == list(range(1, 7))
-    assert set(history) >= {"train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_accuracy", "seconds",
-                            "train_seconds"}
-    assert all(0 < t < s for t, s in zip(history["train_seconds"], history["seconds"])), "validation is excluded"
+    assert set(history) >= {
+        "train_loss",
+        "train_miou",
+        "val_loss",
+        "val_miou",
+        "val_pixel_accuracy",
+        "seconds",
+        "train_seconds",
+    }
+    assert all(0 < t < s for t, s in zip(history["train_seconds"], history["seconds"], strict=True)), (
+        "validation is excluded"
+    )
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history["val_miou"][-1] > 0.85
 
@@ -48,12 +58,13 @@ def test_resume_continues_exactly(tmp_path):
     fit(resumed, train, val, num_classes=2, epochs=2, device="cpu", checkpoint=ckpt, progress=False)
     assert ckpt.is_file() and not list(ckpt.parent.glob("*.part"))
     fresh = small_model(seed=123)  # different initial weights: everything must come from the file
-    h_resumed = fit(fresh, train, val, num_classes=2, epochs=4, device="cpu", checkpoint=ckpt, resume=True,
-                    progress=False)
+    h_resumed = fit(
+        fresh, train, val, num_classes=2, epochs=4, device="cpu", checkpoint=ckpt, resume=True, progress=False
+    )
     assert h_resumed["epoch"] == [1, 2, 3, 4]
     for key in ("train_loss", "val_loss", "val_miou"):
         assert h_resumed[key] == pytest.approx(h_straight[key], rel=1e-6)
-    for a, b in zip(straight.state_dict().values(), fresh.state_dict().values()):
+    for a, b in zip(straight.state_dict().values(), fresh.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
 
@@ -98,19 +109,22 @@ def test_dict_outputs_and_clear_errors():
 
 def test_compare_trains_each_model_alike_and_measures_it():
     train, val = loaders()
-    builders = {"small": small_model, "wide": lambda: nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
-                                                                    nn.Conv2d(16, 2, 1))}
+    builders = {
+        "small": small_model,
+        "wide": lambda: nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 2, 1)),
+    }
     rows = compare(builders, train, val, num_classes=2, epochs=2, input_shape=(3, 12, 12), lr=0.05, device="cpu")
     assert list(rows) == ["small", "wide"]
-    for name, row in rows.items():
+    for row in rows.values():
         model = row["model"]
         assert row["parameters"] == count_params(model) and row["macs"] == count_macs(model, (3, 12, 12))
         assert row["miou"] == evaluate(model, val, 2, device="cpu")["miou"] == row["val"]["miou"]
         assert row["seconds"] == pytest.approx(sum(row["history"]["train_seconds"]) / 2)
         assert len(row["history"]["epoch"]) == 2
     # same seed, same builder: the same training run
-    again = compare({"small": small_model}, train, val, num_classes=2, epochs=2, input_shape=(3, 12, 12), lr=0.05,
-                    device="cpu")
+    again = compare(
+        {"small": small_model}, train, val, num_classes=2, epochs=2, input_shape=(3, 12, 12), lr=0.05, device="cpu"
+    )
     assert again["small"]["history"]["train_loss"] == rows["small"]["history"]["train_loss"]
     table = comparison_table(rows, baseline=0.25).splitlines()
     assert table[0].split() == ["model", "parameters", "MACs", "s", "/", "epoch", "val", "mIoU"]

@@ -1,5 +1,6 @@
 """seglib.data.transforms: image and mask stay aligned through random flips and warps, masks keep
 their labels, outputs are tensors of the right type, and nothing is printed on stderr."""
+
 import os
 import subprocess
 import sys
@@ -140,6 +141,13 @@ def test_import_and_use_print_nothing_on_stderr():
         "train_transform(32, seed=0)(image=x, mask=m); eval_transform(32)(image=x, mask=m)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}  # seglib sets it
-    done = subprocess.run([sys.executable, "-W", "default", "-c", code], check=False, cwd=Path(__file__).parents[1],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code],
+        check=False,
+        cwd=Path(__file__).parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -1,4 +1,5 @@
 """Plot helpers: they draw what they promise, and the static slider holds every frame."""
+
 import re
 
 import matplotlib
@@ -123,8 +124,9 @@ def test_plot_per_class_fits_the_book_column():
 
 
 def test_table_prints_as_text_and_renders_as_html():
-    table = viz.Table(["model", "parameters", "val mIoU"], [["a <b>", "1,000", 0.5]],
-                      footer=[["baseline", "", "0.038"]])
+    table = viz.Table(
+        ["model", "parameters", "val mIoU"], [["a <b>", "1,000", 0.5]], footer=[["baseline", "", "0.038"]]
+    )
     assert isinstance(table, str) and repr(table) == str(table)
     lines = table.splitlines()
     assert lines[0].split() == ["model", "parameters", "val", "mIoU"] and len({len(line) for line in lines}) == 1
@@ -156,7 +158,7 @@ def test_draw_atrous_taps_marks_the_taps_on_padding():
     fig = viz.draw_atrous_taps(8, [1, 5], positions=[(0, 0)])
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["rate 1: 16% of taps\non padding", "rate 5: 66% of taps\non padding"]
-    for ax, rate in zip(fig.axes, (1, 5)):
+    for ax, rate in zip(fig.axes, (1, 5), strict=True):
         taps = [tuple(c.get_offsets()[0]) for c in ax.collections]
         assert sorted(taps) == sorted((j * rate, i * rate) for i in (-1, 0, 1) for j in (-1, 0, 1))
         assert sum(0 <= x < 8 and 0 <= y < 8 for x, y in taps) == 4  # a corner output: 4 taps on the map

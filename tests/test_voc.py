@@ -2,6 +2,7 @@
 
 Everything runs on a tiny VOCdevkit written here with PIL (no network, no real VOC).
 """
+
 import os
 import shutil
 import tarfile
@@ -32,13 +33,13 @@ def make_tiny_voc(parent, sizes=SIZES, ids=IDS):
         (voc2012 / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     written = {}
-    for image_id, (w, h) in zip(ids, sizes):
+    for image_id, (w, h) in zip(ids, sizes, strict=True):
         yy, xx = np.mgrid[0:h, 0:w]
         base = rng.integers(0, 128, 3)
         image = (base + np.stack([2 * xx, 2 * yy, xx + yy], -1)).clip(0, 255).astype(np.uint8)  # smooth
         mask = np.zeros((h, w), np.uint8)
-        mask[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 1 + len(written) % 20
-        mask[h // 4, w // 4: 3 * w // 4] = 255
+        mask[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 1 + len(written) % 20
+        mask[h // 4, w // 4 : 3 * w // 4] = 255
         Image.fromarray(image).save(voc2012 / "JPEGImages" / f"{image_id}.jpg", quality=95)
         save_label_png(voc2012 / "SegmentationClass" / f"{image_id}.png", mask)
         save_label_png(voc2012 / "SegmentationObject" / f"{image_id}.png", (mask > 0).astype(np.uint8))
@@ -118,10 +119,13 @@ def test_dataset_splits_follow_the_course_split_and_vocs_lists(tiny):
     assert VOCSegmentation(parent, "voc_train").ids == IDS[:3]
     assert VOCSegmentation(parent, "voc_val").ids == IDS[3:]
     assert VOCSegmentation(parent, "train").ids == IDS[:3]  # not VOC 2012: its own lists by default
-    assert VOCSegmentation(parent, "train", split_seed=5, split_scheme="course").ids == course_split(IDS, seed=5)["train"]
+    assert (
+        VOCSegmentation(parent, "train", split_seed=5, split_scheme="course").ids == course_split(IDS, seed=5)["train"]
+    )
 
 
 # --- The resized cache ---------------------------------------------------------------------------
+
 
 def test_sized_dataset_reads_resized_arrays_from_the_cache(tiny, data_folder, monkeypatch):
     parent, written = tiny
@@ -178,9 +182,13 @@ def test_unreadable_cache_file_is_rebuilt(tiny):
 
 # --- Error messages ------------------------------------------------------------------------------
 
+
 def test_missing_dataset_names_the_layout_the_path_and_the_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"(?s)no VOC-format dataset found.*does not exist.*"
-                       r"JPEGImages/, SegmentationClass/ and ImageSets/Segmentation/.*python -m seglib.data download"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"(?s)no VOC-format dataset found.*does not exist.*"
+        r"JPEGImages/, SegmentationClass/ and ImageSets/Segmentation/.*python -m seglib.data download",
+    ):
         VOCSegmentation(tmp_path / "nowhere", "train")
 
 
@@ -243,6 +251,7 @@ def test_unknown_split_lists_the_valid_ones(tiny):
 
 # --- Choosing the dataset: voc_root ----------------------------------------------------------------
 
+
 @pytest.fixture
 def fake_generator(monkeypatch):
     """Stand in for seglib.data.synthetic (written elsewhere) and count its calls."""
@@ -283,14 +292,20 @@ def test_voc_root_falls_back_to_a_synthetic_set(data_folder, monkeypatch, fake_g
 
 
 def test_voc_root_voc_without_the_data_says_how_to_get_it(data_folder):
-    with pytest.raises(FileNotFoundError, match=r"(?s)'voc'.*no VOC-format dataset found.*VOCdevkit.*"
-                       r"python -m seglib.data download.*download_voc\(\).*SEGLIB_DATA"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"(?s)'voc'.*no VOC-format dataset found.*VOCdevkit.*"
+        r"python -m seglib.data download.*download_voc\(\).*SEGLIB_DATA",
+    ):
         choice.voc_root("voc")
 
 
 def test_unknown_dataset_choice_lists_the_valid_ones(monkeypatch):
     monkeypatch.setenv("SEGLIB_DATASET", "imagenet")
-    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet' \(from \$SEGLIB_DATASET\); valid choices are auto, voc, synthetic"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown dataset 'imagenet' \(from \$SEGLIB_DATASET\); valid choices are auto, voc, synthetic",
+    ):
         choice.voc_root()
 
 
@@ -303,6 +318,7 @@ def test_data_root_follows_seglib_data(monkeypatch, tmp_path):
 
 
 # --- download_voc end to end (a file:// mirror of a tiny archive) ---------------------------------
+
 
 def test_download_voc_tries_mirrors_checks_md5_and_extracts(tmp_path):
     make_tiny_voc(tmp_path / "src")
@@ -341,10 +357,13 @@ def test_synthetic_panoptic_lives_under_data_root_by_size_and_seed(data_folder):
 
 # --- Choosing the EM stack: em_root ---------------------------------------------------------------
 
+
 def test_em_root_uses_the_real_stack_when_present_else_the_stand_in(data_folder, monkeypatch):
     monkeypatch.setenv("SEGLIB_DATASET", "auto")
     stand_in = choice.em_root(n_images=2, seed=1, size=64)
-    assert stand_in.kind == "synthetic" and stand_in.path == data_folder / "synthetic" / "em_n2_seed1_size64" / "isbi2012"
+    assert (
+        stand_in.kind == "synthetic" and stand_in.path == data_folder / "synthetic" / "em_n2_seed1_size64" / "isbi2012"
+    )
     assert "no train-volume.tif and train-labels.tif in" in stand_in.description
     images, labels = read_isbi(stand_in.path)
     assert images.shape == labels.shape == (2, 64, 64)
@@ -354,8 +373,10 @@ def test_em_root_uses_the_real_stack_when_present_else_the_stand_in(data_folder,
         shutil.copy(stand_in.path / name, real / name)
     chosen = choice.em_root(n_images=2, seed=1, size=64)
     assert chosen.kind == "isbi2012" and chosen.path == real
-    assert chosen.description == ("real ISBI 2012 EM stack from " + paths.display_path(real) + " (TIFF stacks; 2 "
-                                  "labelled training slices of 64×64, 2 test slices without labels)")
+    assert chosen.description == (
+        "real ISBI 2012 EM stack from " + paths.display_path(real) + " (TIFF stacks; 2 "
+        "labelled training slices of 64×64, 2 test slices without labels)"
+    )
     forced = choice.em_root("synthetic", n_images=2, seed=1, size=64)
     assert forced.path == stand_in.path and "chosen by the dataset argument" in forced.description
     with pytest.raises(ValueError, match="unknown dataset 'isbi'.*or the path of a dataset folder"):

@@ -10,6 +10,7 @@ updated in place; every other cell, with its outputs and execution count, is lef
 notebook does not need re-executing: where seglib is installed the cell prints nothing, which is
 what nbval compares against. A notebook that already has the current cell is not rewritten.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -11,14 +11,15 @@
 
 Each recipe trains with seglib.train.fit (AdamW, cosine schedule) on the synthetic stand-in, for
 every seed it lists, and writes checkpoints/course/NAME.pt: seed 0's weights in float16, and the
-history, validation results, settings, device and wall time of every seed. It is deterministic
-by seed on one machine with the same thread count and library versions (another thread count
-changes the order of float sums, and so the last bits of the weights), and resumable: finished seeds are kept in data/course_runs/ and an interrupted seed
-resumes from its last epoch; a current checkpoint is skipped unless --force. The same command
-runs unchanged on a GPU (the device comes from seglib.get_device(); SEGLIB_DEVICE=cpu forces
-the CPU). Checkpoints must stay under 6 MB each and 40 MB together: the tool refuses to write
-past those budgets.
+history, validation results, settings, device and wall time of every seed. It is deterministic by
+seed on one machine with the same thread count and library versions (another thread count changes
+the order of float sums, and so the last bits of the weights), and resumable: finished seeds are
+kept in data/course_runs/ and an interrupted seed resumes from its last epoch; a current checkpoint
+is skipped unless --force. The same command runs unchanged on a GPU (the device comes from
+seglib.get_device(); SEGLIB_DEVICE=cpu forces the CPU). Checkpoints must stay under 6 MB each and 40
+MB together: the tool refuses to write past those budgets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,10 @@ def summary_table(folder: Path) -> str:
     """One Markdown row per checkpoint: what it is, its size, and every seed's result and time."""
     from seglib.analysis import count_params
 
-    lines = ["| notebook | checkpoint | model | parameters | epochs | val mIoU per seed | minutes per seed | device, threads | MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| notebook | checkpoint | model | parameters | epochs | val mIoU per seed | minutes per seed | device, threads | MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, recipe in course.RECIPES.items():
         path = folder / f"{name}.pt"
         if not path.is_file():
@@ -61,9 +64,11 @@ def summary_table(folder: Path) -> str:
         runs = meta["runs"]
         lines.append(
             f"| {recipe.notebook} | `{name}` | {recipe.title} | {count_params(course.build(name)):,} | {recipe.epochs} | "
-            + " / ".join(f"{run['val']['miou']:.3f}" for run in runs) + " | "
+            + " / ".join(f"{run['val']['miou']:.3f}" for run in runs)
+            + " | "
             + " / ".join(f"{run['seconds'] / 60:.1f}" for run in runs)
-            + f" | {runs[0]['device_name']}, {runs[0]['threads']} | {path.stat().st_size / 1e6:.2f} |")
+            + f" | {runs[0]['device_name']}, {runs[0]['threads']} | {path.stat().st_size / 1e6:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -80,8 +85,11 @@ def estimate(names: list[str], device) -> None:
             course.RECIPES[name] = recipe
         minutes = history["seconds"][-1] * recipe.epochs * len(recipe.seeds) / 60
         total += minutes
-        print(f"{name:18s} {history['seconds'][-1]:6.2f} s per epoch x {recipe.epochs} epochs x {len(recipe.seeds)} "
-              f"seed(s) = {minutes:5.1f} min", flush=True)
+        print(
+            f"{name:18s} {history['seconds'][-1]:6.2f} s per epoch x {recipe.epochs} epochs x {len(recipe.seeds)} "
+            f"seed(s) = {minutes:5.1f} min",
+            flush=True,
+        )
     print(f"estimated total: {total:.1f} min on {device} with {torch.get_num_threads()} CPU thread(s)")
 
 
@@ -99,13 +107,21 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebook numbers whose set to train, e.g. 04 05")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="recipes to train by name")
     parser.add_argument("--list", action="store_true", help="list the recipes and the state of their checkpoints")
-    parser.add_argument("--summary", action="store_true", help="print a Markdown table of the checkpoints (for checkpoints/README.md)")
+    parser.add_argument(
+        "--summary", action="store_true", help="print a Markdown table of the checkpoints (for checkpoints/README.md)"
+    )
     parser.add_argument("--force", action="store_true", help="retrain even when the checkpoint is current")
-    parser.add_argument("--estimate", action="store_true",
-                        help="time two epochs of each named recipe and estimate the set's training time (saves nothing)")
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time two epochs of each named recipe and estimate the set's training time (saves nothing)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
-    parser.add_argument("--dataset", default=course.DATASET,
-                        help="synthetic (default: the checkpoints are for the stand-in), voc or auto")
+    parser.add_argument(
+        "--dataset",
+        default=course.DATASET,
+        help="synthetic (default: the checkpoints are for the stand-in), voc or auto",
+    )
     parser.add_argument("--out", type=Path, default=course.CHECKPOINT_DIR, help="folder of the checkpoints")
     args = parser.parse_args(argv)
 
@@ -119,7 +135,11 @@ def main(argv=None) -> int:
     names = [n for n, r in course.RECIPES.items() if r.notebook in args.notebooks] + args.only
     unknown = [n for n in args.only if n not in course.RECIPES]
     if unknown or not names:
-        parser.error(f"unknown recipe(s) {unknown}" if unknown else "name notebooks (04, 05, 07) or --only NAME; --list shows them")
+        parser.error(
+            f"unknown recipe(s) {unknown}"
+            if unknown
+            else "name notebooks (04, 05, 07) or --only NAME; --list shows them"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     device = get_device()
@@ -136,9 +156,14 @@ def main(argv=None) -> int:
         began = time.perf_counter()
         path = course.make_checkpoint(name, dataset=args.dataset, device=device, progress=False, out_dir=args.out)
         meta = course.record(name, args.out)
-        scores = ", ".join(f"seed {run['seed']} {run['val']['miou']:.3f} ({run['seconds']:.0f} s)" for run in meta["runs"])
-        print(f"{name}: val mIoU {scores}; {path.stat().st_size / 1e6:.2f} MB; "
-              f"{time.perf_counter() - began:.0f} s in this call", flush=True)
+        scores = ", ".join(
+            f"seed {run['seed']} {run['val']['miou']:.3f} ({run['seconds']:.0f} s)" for run in meta["runs"]
+        )
+        print(
+            f"{name}: val mIoU {scores}; {path.stat().st_size / 1e6:.2f} MB; "
+            f"{time.perf_counter() - began:.0f} s in this call",
+            flush=True,
+        )
         check_budget(args.out)
     return 0
 

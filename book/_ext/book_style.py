@@ -15,6 +15,7 @@ Registered in _config.yml under ``sphinx: local_extensions``.
    tables. tests/test_browser.py fails when a code block, table or figure overflows the content
    column.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -46,7 +47,7 @@ def _plain(text: str) -> str:
 
 
 def author_year_label(entry) -> str:
-    """"Surname, Year", "Surname and Surname, Year" or "Surname et al., Year", as cited in the text."""
+    """ "Surname, Year", "Surname and Surname, Year" or "Surname et al., Year", as cited in the text."""
     names = [_surname(p) for p in _persons(entry)]
     if not names:
         who = entry.fields.get("title", entry.key)

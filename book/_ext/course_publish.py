@@ -15,6 +15,7 @@ Registered in _config.yml under ``sphinx: local_extensions``.
    (``seglib.publish.handout``); on a lab's page the menu offers the student version first and
    names the page's own notebook as the one with solutions.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,10 +74,17 @@ def _offer_the_student_version(app, pagename, templatename, context, doctree) ->
         if button.get("label") == "download-source-button" and button.get("text") == ".ipynb":
             button["text"] = ".ipynb with solutions"
             button["tooltip"] = "Download this page's notebook, with the solutions"
-    group["buttons"].insert(0, {
-        "type": "link", "url": context["pathto"](f"student/{Path(pagename).name}.ipynb", 1),
-        "text": "student version (.ipynb)", "tooltip": "Download the lab for students: the tasks to fill in",
-        "icon": "fas fa-user-graduate", "label": "download-student-button"})
+    group["buttons"].insert(
+        0,
+        {
+            "type": "link",
+            "url": context["pathto"](f"student/{Path(pagename).name}.ipynb", 1),
+            "text": "student version (.ipynb)",
+            "tooltip": "Download the lab for students: the tasks to fill in",
+            "icon": "fas fa-user-graduate",
+            "label": "download-student-button",
+        },
+    )
 
 
 def _hand_out_sources(app, exception) -> None:

@@ -18,6 +18,7 @@ still points at http(s) is a build warning, so ``jupyter-book build -W`` (tests/
 fails on an asset that would not load offline even where no browser is installed to run
 tests/test_browser.py.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,7 @@ logger = logging.getLogger(__name__)
 
 # CDN address in stored outputs -> vendored copy under book/_vendor/ (served from _static/).
 LOCAL_COPIES = {
-    "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css":
-        "font-awesome/css/font-awesome.min.css",
+    "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css": "font-awesome/css/font-awesome.min.css",
 }
 
 # What makes a browser fetch something as the page loads: src attributes, stylesheet/preload/
@@ -85,8 +85,11 @@ def _check_offline(pagename: str, context: dict) -> None:
     for item in remote:
         logger.warning(
             "%s: loads %s from the network; the book must work offline (vendor it under "
-            "book/_vendor/ and map it in book/_ext/offline_book.py)", pagename, item,
-            type="offline_book", subtype="remote_asset",
+            "book/_vendor/ and map it in book/_ext/offline_book.py)",
+            pagename,
+            item,
+            type="offline_book",
+            subtype="remote_asset",
         )
 
 

@@ -14,10 +14,11 @@ keyword arguments, logits (N, num_classes, H, W) at the input's size, a ``ValueE
 how to pad an input of the wrong size. :data:`MODELS` names a builder for each, and
 :func:`build` makes one by name; :func:`register` adds a model of your own.
 """
+
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -29,12 +30,14 @@ Builder = Callable[..., nn.Module]
 def _lazy(module: str, name: str, **fixed) -> Builder:
     """A builder that imports ``seglib.models.<module>`` only when called (ResNet and Mask R-CNN
     import torchvision's model zoo; ``import seglib.models`` should stay cheap)."""
+
     def builder(**options) -> nn.Module:
         cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         return cls(**fixed, **options)
 
-    builder.__qualname__ = builder.__name__ = f"{name}" + (f"({', '.join(f'{k}={v!r}' for k, v in fixed.items())})"
-                                                           if fixed else "")
+    builder.__qualname__ = builder.__name__ = f"{name}" + (
+        f"({', '.join(f'{k}={v!r}' for k, v in fixed.items())})" if fixed else ""
+    )
     return builder
 
 
@@ -63,11 +66,14 @@ def register(name: str, builder: Builder, *, replace: bool = False) -> Builder:
     if not isinstance(name, str) or not name:
         raise ValueError(f"register needs a non-empty name, got {name!r}")
     if not callable(builder):
-        raise TypeError(f"register({name!r}, ...) needs a model class or a function that builds one, got "
-                        f"{type(builder).__name__}")
+        raise TypeError(
+            f"register({name!r}, ...) needs a model class or a function that builds one, got {type(builder).__name__}"
+        )
     if name in MODELS and not replace:
-        raise ValueError(f"a model named {name!r} is already registered ({MODELS[name].__name__}); choose another "
-                         "name or pass replace=True")
+        raise ValueError(
+            f"a model named {name!r} is already registered ({MODELS[name].__name__}); choose another "
+            "name or pass replace=True"
+        )
     MODELS[name] = builder
     return builder
 

@@ -11,6 +11,7 @@ Two encoder-decoder pairs, both halving the resolution twice and restoring it:
 
 Outputs lie in [0, 1] (sigmoid), so train them on images scaled to [0, 1] with an MSE loss.
 """
+
 from __future__ import annotations
 
 import torch

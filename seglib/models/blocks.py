@@ -8,6 +8,7 @@ Every model checks its input with :func:`check_input`, so a wrong shape gets one
 message everywhere: what was wrong, and the padding or resize that fixes it (the way
 segmentation_models.pytorch reports sizes its encoder cannot take).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def check_input(x: torch.Tensor, *, in_channels: int | None = None, multiple: int = 1,
-                min_size: int = 1, model: str = "model") -> None:
+def check_input(
+    x: torch.Tensor, *, in_channels: int | None = None, multiple: int = 1, min_size: int = 1, model: str = "model"
+) -> None:
     """Raise a ``ValueError`` that says how to fix ``x`` unless it is a float (N, C, H, W) batch
     with ``in_channels`` channels and H, W divisible by ``multiple`` and at least ``min_size``."""
     if not isinstance(x, torch.Tensor):
@@ -27,15 +29,21 @@ def check_input(x: torch.Tensor, *, in_channels: int | None = None, multiple: in
         hint = " Add a batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
         raise ValueError(f"{model} expects a 4-D batch (N, C, H, W), got shape {tuple(x.shape)}.{hint}")
     if not x.is_floating_point():
-        raise ValueError(f"{model} expects a floating-point image batch, got dtype {x.dtype}; "
-                         "convert with x.float() (and scale uint8 images to [0, 1]).")
+        raise ValueError(
+            f"{model} expects a floating-point image batch, got dtype {x.dtype}; "
+            "convert with x.float() (and scale uint8 images to [0, 1])."
+        )
     if in_channels is not None and x.shape[1] != in_channels:
-        raise ValueError(f"{model} was built for {in_channels} input channel(s), got {x.shape[1]} "
-                         f"(shape {tuple(x.shape)}). Build it with in_channels={x.shape[1]} or convert the images.")
+        raise ValueError(
+            f"{model} was built for {in_channels} input channel(s), got {x.shape[1]} "
+            f"(shape {tuple(x.shape)}). Build it with in_channels={x.shape[1]} or convert the images."
+        )
     height, width = x.shape[-2:]
     if height < min_size or width < min_size:
-        raise ValueError(f"{model} needs images of at least {min_size}×{min_size} pixels, got {height}×{width}. "
-                         "Resize or pad the images.")
+        raise ValueError(
+            f"{model} needs images of at least {min_size}×{min_size} pixels, got {height}×{width}. "
+            "Resize or pad the images."
+        )
     if height % multiple or width % multiple:
         good_h, good_w = (math.ceil(s / multiple) * multiple for s in (height, width))
         raise ValueError(
@@ -51,8 +59,10 @@ def check_sizes(model: str, **sizes) -> None:
     for name, value in sizes.items():
         values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
         if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-            raise ValueError(f"{model}: {name} must be {'positive ints' if isinstance(value, (tuple, list)) else 'a positive int'}, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{model}: {name} must be {'positive ints' if isinstance(value, (tuple, list)) else 'a positive int'}, "
+                f"got {value!r}"
+            )
 
 
 def check_batch_norm(x: torch.Tensor, training: bool, pixels: int, model: str) -> None:
@@ -106,8 +116,9 @@ class SegmentationModel(nn.Module):
         """Refuse, with the fix, an input the model cannot take: not a float (N, C, H, W) batch,
         the wrong channels, sides not divisible by ``multiple`` or below ``min_size``, or a
         train-mode batch whose smallest map leaves batch norm one value per channel."""
-        check_input(x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.min_size,
-                    model=self.model_name)
+        check_input(
+            x, in_channels=self.in_channels, multiple=self.multiple, min_size=self.min_size, model=self.model_name
+        )
         pixels = self.smallest_map(x)
         if pixels is not None:
             check_batch_norm(x, self.training, pixels, self.model_name)
@@ -129,8 +140,16 @@ class SegmentationModel(nn.Module):
 class ConvBNReLU(nn.Sequential):
     """Convolution → batch norm → ReLU, with "same" padding by default (``padding=None``)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int | None = None, dilation: int = 1, groups: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+    ):
         if padding is None:
             padding = dilation * (kernel_size - 1) // 2
         super().__init__(
@@ -144,8 +163,7 @@ class SeparableConv2d(nn.Sequential):
     """Depthwise-separable convolution (Xception, MobileNet; DeepLabv3+): a per-channel k×k
     convolution (``groups=in_channels``) then a 1×1 pointwise one, each with batch norm and ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 dilation: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1):
         super().__init__(
             ConvBNReLU(in_channels, in_channels, kernel_size, stride, dilation=dilation, groups=in_channels),
             ConvBNReLU(in_channels, out_channels, kernel_size=1),
@@ -166,7 +184,7 @@ class SqueezeExcitation(nn.Module):
         self.fc2 = nn.Conv2d(squeeze, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = x.mean(dim=(2, 3), keepdim=True)            # 1. squeeze: C×H×W → C×1×1
-        scale = torch.relu(self.fc1(scale))                  # 2. excitation bottleneck C → C/r
-        scale = torch.sigmoid(self.fc2(scale))               # 3. back to C weights in (0, 1)
-        return x * scale                                     # 4. rescale each channel
+        scale = x.mean(dim=(2, 3), keepdim=True)  # 1. squeeze: C×H×W → C×1×1
+        scale = torch.relu(self.fc1(scale))  # 2. excitation bottleneck C → C/r
+        scale = torch.sigmoid(self.fc2(scale))  # 3. back to C weights in (0, 1)
+        return x * scale  # 4. rescale each channel

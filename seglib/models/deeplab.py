@@ -16,6 +16,7 @@ multiples of the model's output stride, and the message says how to pad), runs t
 whose ``forward`` returns named feature maps, then its head, and resizes the scores bilinearly
 to the input.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,8 +45,10 @@ def padding_fraction(map_size: int, rate: int, kernel_size: int = 3) -> float:
     (none once ``|k|·rate >= map_size``); the 2-D share multiplies the two axes' inside shares.
     At a rate as large as the map the 3×3 kernel is a 1×1 kernel (DeepLab v3, Chen et al. 2017, §3.3)."""
     if map_size < 1 or rate < 1 or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"padding_fraction needs map_size >= 1, rate >= 1 and an odd kernel_size, "
-                         f"got {map_size}, {rate}, {kernel_size}")
+        raise ValueError(
+            f"padding_fraction needs map_size >= 1, rate >= 1 and an odd kernel_size, "
+            f"got {map_size}, {rate}, {kernel_size}"
+        )
     half = kernel_size // 2
     inside = sum(max(map_size - abs(k) * rate, 0) for k in range(-half, half + 1))
     return 1 - (inside / (kernel_size * map_size)) ** 2
@@ -70,8 +73,9 @@ def atrous_schedule(strides: tuple[int, ...], output_stride: int) -> list[tuple[
     for s in strides:
         total *= s
     if output_stride < 1 or total % output_stride or output_stride & (output_stride - 1):
-        raise ValueError(f"output_stride must be a power of 2 dividing the backbone's total stride {total}, "
-                         f"got {output_stride}")
+        raise ValueError(
+            f"output_stride must be a power of 2 dividing the backbone's total stride {total}, got {output_stride}"
+        )
     schedule, current, dilation = [], 1, 1
     for s in strides:
         if current * s <= output_stride:
@@ -91,22 +95,23 @@ class AtrousBackbone(nn.Module):
     ``forward`` returns ``{"low": ..., "out": ...}``: the stride-4 features (for the v3+ decoder)
     and the last stage's features at the output stride."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 32, 48, 64),
-                 output_stride: int = 8):
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 32, 48, 64), output_stride: int = 8):
         super().__init__()
         check_sizes("AtrousBackbone", in_channels=in_channels, widths=widths, output_stride=output_stride)
         nominal = 2 ** len(widths)
         if output_stride < 2 or output_stride & (output_stride - 1) or nominal % output_stride:
             strides = [2**i for i in range(1, len(widths) + 1)]
-            raise ValueError(f"output_stride must be one of {strides} (a power of 2 up to the backbone's "
-                             f"{nominal}), got {output_stride}")
+            raise ValueError(
+                f"output_stride must be one of {strides} (a power of 2 up to the backbone's "
+                f"{nominal}), got {output_stride}"
+            )
         self.in_channels, self.output_stride = in_channels, output_stride
         self.stem = ConvBNReLU(in_channels, widths[0], stride=2)
         schedule = atrous_schedule((2,) * (len(widths) - 1), output_stride // 2)
         self.stages = nn.ModuleList()
         channels = widths[0]
         previous = 1
-        for width, (stride, dilation) in zip(widths[1:], schedule):
+        for width, (stride, dilation) in zip(widths[1:], schedule, strict=True):
             self.stages.append(_ResidualStage(channels, width, stride, previous, dilation))
             channels, previous = width, dilation
         self.low_channels, self.out_channels = widths[1], widths[-1]
@@ -125,9 +130,11 @@ class AtrousBackbone(nn.Module):
 class _ResidualStage(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, first_dilation: int, dilation: int):
         super().__init__()
-        self.body = nn.Sequential(ConvBNReLU(cin, cout, stride=stride, dilation=first_dilation),
-                                  nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
-                                  nn.BatchNorm2d(cout))
+        self.body = nn.Sequential(
+            ConvBNReLU(cin, cout, stride=stride, dilation=first_dilation),
+            nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(cout),
+        )
         self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x):
@@ -138,12 +145,14 @@ class ASPPv2(nn.Module):
     """DeepLab v2's ASPP: one branch per rate (3×3 atrous conv → ReLU → 1×1 conv to class
     scores), and the branches' scores are **summed**."""
 
-    def __init__(self, in_channels: int, num_classes: int, rates: tuple[int, ...] = (6, 12, 18, 24),
-                 width: int = 64):
+    def __init__(self, in_channels: int, num_classes: int, rates: tuple[int, ...] = (6, 12, 18, 24), width: int = 64):
         super().__init__()
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=r, dilation=r), nn.ReLU(inplace=True),
-                          nn.Conv2d(width, num_classes, 1))
+            nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, padding=r, dilation=r),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(width, num_classes, 1),
+            )
             for r in rates
         )
 
@@ -156,16 +165,24 @@ class ASPP(nn.Module):
     branch (global average → 1×1 conv → upsample), concatenated and projected by a 1×1 conv.
     ``separable=True`` uses depthwise-separable atrous convolutions (v3+)."""
 
-    def __init__(self, in_channels: int, out_channels: int = 64, rates: tuple[int, ...] = (6, 12, 18),
-                 separable: bool = False, dropout: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 64,
+        rates: tuple[int, ...] = (6, 12, 18),
+        separable: bool = False,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         atrous = SeparableConv2d if separable else ConvBNReLU
         self.branches = nn.ModuleList([ConvBNReLU(in_channels, out_channels, kernel_size=1)])
         self.branches.extend(atrous(in_channels, out_channels, 3, dilation=r) for r in rates)
-        self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                                     nn.ReLU(inplace=True))
-        self.project = nn.Sequential(ConvBNReLU(out_channels * (len(rates) + 2), out_channels, kernel_size=1),
-                                     nn.Dropout(dropout))
+        self.pooling = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.ReLU(inplace=True)
+        )
+        self.project = nn.Sequential(
+            ConvBNReLU(out_channels * (len(rates) + 2), out_channels, kernel_size=1), nn.Dropout(dropout)
+        )
 
     def forward(self, x):
         pooled = self.pooling(x).expand(-1, -1, *x.shape[-2:])  # the 1×1 map, upsampled
@@ -178,11 +195,18 @@ class DeepLabV1(SegmentationModel):
     dilated 2, then "fc6" as a 3×3 convolution with
     dilation ``rate`` (12 in the paper), "fc7" 1×1 and a 1×1 classifier; bilinear upsampling."""
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 48, 64),
-                 fc_width: int = 128, rate: int = 4):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        widths: tuple[int, ...] = (16, 32, 48, 64),
+        fc_width: int = 128,
+        rate: int = 4,
+    ):
         super().__init__()
-        check_sizes("DeepLabV1", num_classes=num_classes, in_channels=in_channels, widths=widths,
-                    fc_width=fc_width, rate=rate)
+        check_sizes(
+            "DeepLabV1", num_classes=num_classes, in_channels=in_channels, widths=widths, fc_width=fc_width, rate=rate
+        )
         self.num_classes, self.in_channels = num_classes, in_channels
         self.multiple = self.min_size = 8
         layers, cin = [], in_channels
@@ -194,8 +218,12 @@ class DeepLabV1(SegmentationModel):
             cin = width
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Conv2d(cin, fc_width, 3, padding=rate, dilation=rate), nn.ReLU(inplace=True), nn.Dropout(0.5),
-            nn.Conv2d(fc_width, fc_width, 1), nn.ReLU(inplace=True), nn.Dropout(0.5),
+            nn.Conv2d(cin, fc_width, 3, padding=rate, dilation=rate),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Conv2d(fc_width, fc_width, 1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
             nn.Conv2d(fc_width, num_classes, 1),
         )
 
@@ -209,8 +237,14 @@ class DeepLabV1(SegmentationModel):
 class DeepLabV2(SegmentationModel):
     """DeepLab v2: the atrous backbone (output stride 8) and ``ASPPv2`` summing per-rate scores."""
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
-                 rates: tuple[int, ...] = (6, 12, 18, 24), output_stride: int = 8):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        widths=(16, 24, 32, 48, 64),
+        rates: tuple[int, ...] = (6, 12, 18, 24),
+        output_stride: int = 8,
+    ):
         super().__init__()
         check_sizes(type(self).__name__, num_classes=num_classes)
         self.num_classes, self.in_channels = num_classes, in_channels
@@ -228,8 +262,15 @@ class DeepLabV3(SegmentationModel):
     ASPP rates are (1, 2, 3) rather than the paper's (6, 12, 18) for 33×33 maps (notebook 06
     computes how much of a large rate samples padding)."""
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
-                 output_stride: int = 8, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        widths=(16, 24, 32, 48, 64),
+        output_stride: int = 8,
+        rates: tuple[int, ...] = (1, 2, 3),
+        aspp_channels: int = 64,
+    ):
         super().__init__()
         check_sizes(type(self).__name__, num_classes=num_classes)
         self.num_classes, self.in_channels = num_classes, in_channels
@@ -247,9 +288,16 @@ class DeepLabV3Plus(SegmentationModel):
     upsamples the ASPP output to stride 4, concatenates the backbone's stride-4 features reduced
     by a 1×1 conv, refines with two separable 3×3 convs, classifies and upsamples ×4."""
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
-                 output_stride: int = 16, rates: tuple[int, ...] = (1, 2, 3), aspp_channels: int = 64,
-                 low_channels: int = 16):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        widths=(16, 24, 32, 48, 64),
+        output_stride: int = 16,
+        rates: tuple[int, ...] = (1, 2, 3),
+        aspp_channels: int = 64,
+        low_channels: int = 16,
+    ):
         super().__init__()
         check_sizes(type(self).__name__, num_classes=num_classes)
         self.num_classes, self.in_channels = num_classes, in_channels
@@ -257,9 +305,11 @@ class DeepLabV3Plus(SegmentationModel):
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.aspp = ASPP(self.backbone.out_channels, aspp_channels, rates, separable=True)
         self.reduce = ConvBNReLU(self.backbone.low_channels, low_channels, kernel_size=1)
-        self.decoder = nn.Sequential(SeparableConv2d(aspp_channels + low_channels, aspp_channels),
-                                     SeparableConv2d(aspp_channels, aspp_channels),
-                                     nn.Conv2d(aspp_channels, num_classes, 1))
+        self.decoder = nn.Sequential(
+            SeparableConv2d(aspp_channels + low_channels, aspp_channels),
+            SeparableConv2d(aspp_channels, aspp_channels),
+            nn.Conv2d(aspp_channels, num_classes, 1),
+        )
 
     def decode(self, features):
         low = features["low"]

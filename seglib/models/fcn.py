@@ -16,6 +16,7 @@ bilinear interpolation (a buffer, not a parameter). Unlike the original we use "
 and batch norm instead of the 100-pixel input padding and crop layers, and the widths are
 small enough to train on a CPU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,7 +43,7 @@ class VGGBackbone(nn.Module):
         self.widths = tuple(widths)
         self.stages = nn.ModuleList()
         previous = in_channels
-        for width, depth in zip(widths, depths):
+        for width, depth in zip(widths, depths, strict=True):
             layers = []
             for _ in range(depth):
                 layers.append(ConvBNReLU(previous, width))
@@ -67,8 +68,15 @@ class VGGClassifier(nn.Module):
     pool5 map, so ``FCN.from_classifier`` turns fc6 into a (P/32)×(P/32) convolution.
     """
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 32, 64, 96, 128),
-                 depths=(1, 1, 2, 2, 2), head_width: int = 256, patch_size: int = 32):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        widths=(16, 32, 64, 96, 128),
+        depths=(1, 1, 2, 2, 2),
+        head_width: int = 256,
+        patch_size: int = 32,
+    ):
         super().__init__()
         if patch_size % 32 or patch_size < 32:
             raise ValueError(f"patch_size must be a multiple of 32 (five 2× poolings), got {patch_size}")
@@ -76,8 +84,12 @@ class VGGClassifier(nn.Module):
         self.backbone = VGGBackbone(in_channels, widths, depths)
         side = patch_size // 32
         self.head = nn.Sequential(  # fc6, fc7
-            nn.Flatten(), nn.Linear(widths[-1] * side * side, head_width, bias=False), nn.BatchNorm1d(head_width),
-            nn.ReLU(inplace=True), nn.Linear(head_width, head_width, bias=False), nn.BatchNorm1d(head_width),
+            nn.Flatten(),
+            nn.Linear(widths[-1] * side * side, head_width, bias=False),
+            nn.BatchNorm1d(head_width),
+            nn.ReLU(inplace=True),
+            nn.Linear(head_width, head_width, bias=False),
+            nn.BatchNorm1d(head_width),
             nn.ReLU(inplace=True),
         )
         self.score = nn.Linear(head_width, num_classes)
@@ -85,8 +97,10 @@ class VGGClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=self.in_channels, model="VGGClassifier")
         if tuple(x.shape[-2:]) != (self.patch_size, self.patch_size):
-            raise ValueError(f"VGGClassifier takes {self.patch_size}×{self.patch_size} crops, got "
-                             f"{tuple(x.shape[-2:])}; convolutionalize it (FCN.from_classifier) for whole images")
+            raise ValueError(
+                f"VGGClassifier takes {self.patch_size}×{self.patch_size} crops, got "
+                f"{tuple(x.shape[-2:])}; convolutionalize it (FCN.from_classifier) for whole images"
+            )
         return self.score(self.head(self.backbone(x)["pool5"]))
 
 
@@ -126,22 +140,33 @@ class FCN(SegmentationModel):
     from a trained ``VGGClassifier``, as the paper starts from VGG16.
     """
 
-    def __init__(self, num_classes: int = 21, variant: str = "8s", in_channels: int = 3,
-                 widths=(16, 32, 64, 96, 128), depths=(1, 1, 2, 2, 2), head_width: int = 256,
-                 dropout: float = 0.0, head_kernel: int = 3):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        variant: str = "8s",
+        in_channels: int = 3,
+        widths=(16, 32, 64, 96, 128),
+        depths=(1, 1, 2, 2, 2),
+        head_width: int = 256,
+        dropout: float = 0.0,
+        head_kernel: int = 3,
+    ):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         if len(widths) != 5:
             raise ValueError(f"FCN needs five backbone stages (pool3/4/5 at strides 8/16/32), got {len(widths)}")
-        check_sizes("FCN", num_classes=num_classes, in_channels=in_channels, widths=widths, depths=depths,
-                    head_width=head_width)
+        check_sizes(
+            "FCN", num_classes=num_classes, in_channels=in_channels, widths=widths, depths=depths, head_width=head_width
+        )
         self.variant, self.num_classes, self.in_channels = variant, num_classes, in_channels
         self.multiple = self.min_size = 32
         self.backbone = VGGBackbone(in_channels, widths, depths)
         self.head = nn.Sequential(  # fc6, fc7 as convolutions
-            ConvBNReLU(widths[-1], head_width, head_kernel), nn.Dropout2d(dropout),
-            ConvBNReLU(head_width, head_width, 1), nn.Dropout2d(dropout),
+            ConvBNReLU(widths[-1], head_width, head_kernel),
+            nn.Dropout2d(dropout),
+            ConvBNReLU(head_width, head_width, 1),
+            nn.Dropout2d(dropout),
         )
         self.score_pool5 = nn.Conv2d(head_width, num_classes, 1)
         self.skips = nn.ModuleDict()
@@ -156,7 +181,7 @@ class FCN(SegmentationModel):
         self.upsample = FixedBilinearUpsample(num_classes, VARIANTS[variant])
 
     @classmethod
-    def from_classifier(cls, classifier: VGGClassifier, variant: str = "8s", **options) -> "FCN":
+    def from_classifier(cls, classifier: VGGClassifier, variant: str = "8s", **options) -> FCN:
         """Convolutionalize a trained ``VGGClassifier`` (Long et al. 2015, §3.1): copy its
         backbone, turn fc6 into a convolution whose kernel covers the classifier's pool5 map and
         fc7 and the scorer into 1×1 convolutions. The new skips start at zero, so the result
@@ -166,10 +191,20 @@ class FCN(SegmentationModel):
         depths = tuple(sum(isinstance(m, ConvBNReLU) for m in stage) for stage in classifier.backbone.stages)
         kernel = classifier.patch_size // 32
         if kernel % 2 == 0:
-            raise ValueError(f"a {classifier.patch_size}-pixel classifier gives an even {kernel}×{kernel} fc6 kernel, "
-                             "which cannot keep FCN's sizes with 'same' padding; use an odd multiple of 32 (32, 96)")
-        model = cls(classifier.num_classes, variant, classifier.in_channels, widths, depths, head_width,
-                    head_kernel=kernel, **options)
+            raise ValueError(
+                f"a {classifier.patch_size}-pixel classifier gives an even {kernel}×{kernel} fc6 kernel, "
+                "which cannot keep FCN's sizes with 'same' padding; use an odd multiple of 32 (32, 96)"
+            )
+        model = cls(
+            classifier.num_classes,
+            variant,
+            classifier.in_channels,
+            widths,
+            depths,
+            head_width,
+            head_kernel=kernel,
+            **options,
+        )
         model.backbone.load_state_dict(classifier.backbone.state_dict())
         fc6, bn6, _, fc7, bn7, _ = list(classifier.head)[1:]
         conv6, conv7 = model.head[0], model.head[2]

@@ -11,6 +11,7 @@ scenes: a four-stage convolutional backbone of stride 4, one feature map, anchor
 and ``predict_instances`` runs it and also returns the raw per-RoI mask *logits* that the
 UPSNet-style fusion of ``seglib.models.panoptic`` pastes into their boxes.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -28,7 +29,14 @@ from .._guards import check_number
 from .._torch import eval_mode
 from .blocks import ConvBNReLU, check_input, check_sizes
 
-__all__ = ["TinyBackbone", "build_maskrcnn", "predict_instances", "to_maskrcnn_input", "random_hflip", "paint_detections"]
+__all__ = [
+    "TinyBackbone",
+    "build_maskrcnn",
+    "predict_instances",
+    "to_maskrcnn_input",
+    "random_hflip",
+    "paint_detections",
+]
 
 
 class TinyBackbone(nn.Module):
@@ -54,9 +62,17 @@ class TinyBackbone(nn.Module):
         return OrderedDict([("0", self.body(x))])
 
 
-def build_maskrcnn(num_classes: int = 4, *, image_size: int = 128, width: int = 32, channels: int = 64,
-                   anchor_sizes: tuple[int, ...] = (8, 16, 32, 64), representation_size: int = 256,
-                   mask_channels: int = 64, detections_per_image: int = 20) -> MaskRCNN:
+def build_maskrcnn(
+    num_classes: int = 4,
+    *,
+    image_size: int = 128,
+    width: int = 32,
+    channels: int = 64,
+    anchor_sizes: tuple[int, ...] = (8, 16, 32, 64),
+    representation_size: int = 256,
+    mask_channels: int = 64,
+    detections_per_image: int = 20,
+) -> MaskRCNN:
     """torchvision's ``MaskRCNN`` on ``TinyBackbone``, sized for ``image_size`` px scenes.
 
     ``num_classes`` counts the background (class 0), so the panoptic scenes' three thing
@@ -64,9 +80,17 @@ def build_maskrcnn(num_classes: int = 4, *, image_size: int = 128, width: int = 
     = image_size) and are normalised with ImageNet's mean and std inside the model; feed floats
     in [0, 1] (``to_maskrcnn_input``). Nothing is pretrained.
     """
-    check_sizes("build_maskrcnn", num_classes=num_classes, image_size=image_size, width=width, channels=channels,
-                anchor_sizes=anchor_sizes, representation_size=representation_size, mask_channels=mask_channels,
-                detections_per_image=detections_per_image)
+    check_sizes(
+        "build_maskrcnn",
+        num_classes=num_classes,
+        image_size=image_size,
+        width=width,
+        channels=channels,
+        anchor_sizes=anchor_sizes,
+        representation_size=representation_size,
+        mask_channels=mask_channels,
+        detections_per_image=detections_per_image,
+    )
     if num_classes < 2:
         raise ValueError(f"num_classes counts the background too: use at least 2, got {num_classes}")
     if image_size < 16:
@@ -78,10 +102,13 @@ def build_maskrcnn(num_classes: int = 4, *, image_size: int = 128, width: int = 
     return MaskRCNN(
         backbone,
         num_classes=None,  # we pass our own predictors
-        min_size=image_size, max_size=image_size,
+        min_size=image_size,
+        max_size=image_size,
         rpn_anchor_generator=anchors,
-        rpn_pre_nms_top_n_train=600, rpn_pre_nms_top_n_test=300,
-        rpn_post_nms_top_n_train=300, rpn_post_nms_top_n_test=100,
+        rpn_pre_nms_top_n_train=600,
+        rpn_pre_nms_top_n_test=300,
+        rpn_post_nms_top_n_train=300,
+        rpn_post_nms_top_n_test=100,
         rpn_batch_size_per_image=128,
         box_roi_pool=box_pool,
         box_head=TwoMLPHead(channels * 7 * 7, representation_size),
@@ -121,8 +148,13 @@ def paint_detections(output: dict, score_threshold: float = 0.5, mask_threshold:
     higher scores on top; 0 where no detection does."""
     from ..instance import masks_to_instances
 
-    check_number(score_threshold, "score_threshold", minimum=0, maximum=1,
-                 hint="a detection is painted when its score exceeds it")
+    check_number(
+        score_threshold,
+        "score_threshold",
+        minimum=0,
+        maximum=1,
+        hint="a detection is painted when its score exceeds it",
+    )
     keep = output["scores"] > score_threshold
     instances = masks_to_instances(output["masks"][keep][:, 0], threshold=mask_threshold)
     return np.concatenate([[0], output["labels"][keep].cpu().numpy()])[instances]
@@ -155,7 +187,7 @@ def predict_instances(model: MaskRCNN, images: list[torch.Tensor] | torch.Tensor
             size = model.roi_heads.mask_roi_pool.output_size[0] * 2
             output["mask_logits"] = torch.zeros((0, size, size))
         else:
-            own = logits[start:start + k]
+            own = logits[start : start + k]
             output["mask_logits"] = own[torch.arange(k), output["labels"]]
         start += k
     return outputs

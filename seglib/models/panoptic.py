@@ -15,6 +15,7 @@ UPSNet's panoptic head has no parameters. Per pixel it stacks
 and takes the argmax (the softmax of UPSNet's training loss does not change it). A stuff
 channel gives that stuff class, an instance channel that instance, the unknown channel void.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -30,8 +31,9 @@ from .blocks import ConvBNReLU, SegmentationModel, check_sizes
 __all__ = ["SemanticNet", "paste_mask_logits", "upsnet_fusion"]
 
 
-def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int],
-                      outside: float = float("-inf")) -> torch.Tensor:
+def paste_mask_logits(
+    mask_logits: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], outside: float = float("-inf")
+) -> torch.Tensor:
     """RoI mask logits (K, M, M) → image-sized logits (K, H, W), each resized into its box.
 
     Box k = (x0, y0, x1, y1) in pixels (x1, y1 exclusive, as torchvision's). A pixel whose
@@ -42,23 +44,31 @@ def paste_mask_logits(mask_logits: torch.Tensor, boxes: torch.Tensor, size: tupl
     if not isinstance(mask_logits, torch.Tensor) or mask_logits.ndim != 3 or not mask_logits.is_floating_point():
         raise ValueError(f"mask_logits must be a float tensor (K, M, M), got {_describe(mask_logits)}")
     boxes = _check_boxes(boxes, len(mask_logits), mask_logits)
-    height, width = (check_number(side, name, minimum=1, integer=True, hint="size is the image's (height, width)")
-                     for side, name in zip(_pair(size), ("height", "width")))
+    height, width = (
+        check_number(side, name, minimum=1, integer=True, hint="size is the image's (height, width)")
+        for side, name in zip(_pair(size), ("height", "width"), strict=True)
+    )
     k = len(mask_logits)
     if k == 0:
         return mask_logits.new_zeros((0, height, width))
     if 0 in mask_logits.shape[1:]:
-        raise ValueError(f"mask_logits has empty RoI masks {tuple(mask_logits.shape[1:])}; each must be M×M with M >= 1")
-    check_allocation(24.0 * k * height * width, f"pasting {k} masks into a {height}×{width} image",
-                     "give the image's real size, or fewer detections")
+        raise ValueError(
+            f"mask_logits has empty RoI masks {tuple(mask_logits.shape[1:])}; each must be M×M with M >= 1"
+        )
+    check_allocation(
+        24.0 * k * height * width,
+        f"pasting {k} masks into a {height}×{width} image",
+        "give the image's real size, or fewer detections",
+    )
     xs = torch.arange(width, dtype=mask_logits.dtype, device=mask_logits.device) + 0.5
     ys = torch.arange(height, dtype=mask_logits.dtype, device=mask_logits.device) + 0.5
     x0, y0, x1, y1 = (boxes[:, i, None] for i in range(4))
     gx = 2 * (xs - x0) / (x1 - x0).clamp(min=1e-6) - 1  # (K, W) in [-1, 1] inside the box
     gy = 2 * (ys - y0) / (y1 - y0).clamp(min=1e-6) - 1  # (K, H)
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (K, H, W, 2)
-    pasted = F.grid_sample(mask_logits[:, None], grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)[:, 0]
+    pasted = F.grid_sample(mask_logits[:, None], grid, mode="bilinear", padding_mode="border", align_corners=False)[
+        :, 0
+    ]
     inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
     return pasted.masked_fill(~inside, outside)
 
@@ -87,8 +97,10 @@ def _check_boxes(boxes, k: int, like: torch.Tensor) -> torch.Tensor:
     bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if bool(bad.any()):
         index = int(bad.nonzero()[0])
-        raise ValueError(f"box {index} = {boxes[index].tolist()} is empty or inverted; boxes are (x0, y0, x1, y1) "
-                         f"with x1 > x0 and y1 > y0 (torchvision's order, not (x, y, w, h))")
+        raise ValueError(
+            f"box {index} = {boxes[index].tolist()} is empty or inverted; boxes are (x0, y0, x1, y1) "
+            f"with x1 > x0 and y1 > y0 (torchvision's order, not (x, y, w, h))"
+        )
     return boxes
 
 
@@ -96,15 +108,23 @@ def _check_ids(ids, name: str, channels: int) -> list[int]:
     ids = list(ids)
     bad = [c for c in ids if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < channels]
     if bad:
-        raise ValueError(f"{name} {bad} have no channel in semantic_logits: give int category ids in "
-                         f"0..{channels - 1}")
+        raise ValueError(f"{name} {bad} have no channel in semantic_logits: give int category ids in 0..{channels - 1}")
     return [int(c) for c in ids]
 
 
-def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxes: torch.Tensor,
-                  labels: torch.Tensor, *, stuff_ids: Sequence[int], thing_ids: Sequence[int],
-                  unknown: bool = True, label_divisor: int = 1000, void_label: int = -1,
-                  return_logits: bool = False):
+def upsnet_fusion(
+    semantic_logits: torch.Tensor,
+    mask_logits: torch.Tensor,
+    boxes: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    stuff_ids: Sequence[int],
+    thing_ids: Sequence[int],
+    unknown: bool = True,
+    label_divisor: int = 1000,
+    void_label: int = -1,
+    return_logits: bool = False,
+):
     """UPSNet's parameter-free panoptic head: a panoptic map (H, W) int64 for one image.
 
     ``semantic_logits`` (C, H, W) has one channel per category id (channel c = category c);
@@ -114,23 +134,34 @@ def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxe
     ``void_label``. With ``return_logits`` also returns the stacked panoptic logits
     (S + K [+ 1], H, W).
     """
-    if not isinstance(semantic_logits, torch.Tensor) or semantic_logits.ndim != 3 \
-            or not semantic_logits.is_floating_point():
-        raise ValueError(f"semantic_logits must be (C, H, W) float logits for one image, got "
-                         f"{_describe(semantic_logits)}")
-    check_finite(semantic_logits, "semantic_logits", "a NaN wins every argmax: the semantic head has diverged, "
-                 "or its input holds NaN")
+    if (
+        not isinstance(semantic_logits, torch.Tensor)
+        or semantic_logits.ndim != 3
+        or not semantic_logits.is_floating_point()
+    ):
+        raise ValueError(
+            f"semantic_logits must be (C, H, W) float logits for one image, got {_describe(semantic_logits)}"
+        )
+    check_finite(
+        semantic_logits,
+        "semantic_logits",
+        "a NaN wins every argmax: the semantic head has diverged, or its input holds NaN",
+    )
     channels, height, width = semantic_logits.shape
     label_divisor = check_number(label_divisor, "label_divisor", minimum=1, integer=True)
     stuff_ids, thing_ids = _check_ids(stuff_ids, "stuff_ids", channels), _check_ids(thing_ids, "thing_ids", channels)
     if not stuff_ids:
         raise ValueError("give at least one stuff id: every pixel no instance claims needs a stuff class")
     if set(stuff_ids) & set(thing_ids):
-        raise ValueError(f"categories {sorted(set(stuff_ids) & set(thing_ids))} are both stuff and thing; each "
-                         f"category is one or the other")
+        raise ValueError(
+            f"categories {sorted(set(stuff_ids) & set(thing_ids))} are both stuff and thing; each "
+            f"category is one or the other"
+        )
     if unknown and not thing_ids:
-        raise ValueError("the unknown channel compares the semantic head's thing logits with the instances: give "
-                         "thing_ids, or pass unknown=False")
+        raise ValueError(
+            "the unknown channel compares the semantic head's thing logits with the instances: give "
+            "thing_ids, or pass unknown=False"
+        )
     labels = torch.as_tensor(labels, device=semantic_logits.device).reshape(-1)
     if labels.numel() and (labels.is_floating_point() or labels.dtype == torch.bool):  # [] is a float tensor
         raise TypeError(f"labels must be integer category ids, got {labels.dtype}; pass the detector's labels")
@@ -158,8 +189,9 @@ def upsnet_fusion(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxe
     ids = torch.cat([ids, labels * label_divisor + torch.arange(1, len(labels) + 1, device=winner.device)])
     if unknown:
         if bool((ids == void_label).any()):
-            raise ValueError(f"void_label={void_label} is also the id of a stuff or instance segment; use a negative "
-                             f"void_label (-1)")
+            raise ValueError(
+                f"void_label={void_label} is also the id of a stuff or instance segment; use a negative void_label (-1)"
+            )
         ids = torch.cat([ids, torch.tensor([void_label], device=winner.device)])
     panoptic = ids[winner]
     return (panoptic, logits) if return_logits else panoptic

@@ -15,10 +15,11 @@ for an even patch size P that is the lower-right of the four central pixels. The
 padded by P // 2 before and (P - 1) // 2 after, by reflection by default (Ciresan et al.
 mirror the image at its borders), or with zeros (``padding_mode="zeros"``).
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,7 @@ def _per_block(value, n: int, name: str) -> list:
 
 def _feature_size(patch_size: int, kernels: Sequence[int], pools: Sequence[int]) -> int:
     size = patch_size
-    for k, p in zip(kernels, pools):
+    for k, p in zip(kernels, pools, strict=True):
         size = size - k + 1
         if size < 1:
             return 0
@@ -85,20 +86,30 @@ class PatchClassifier(nn.Module):
     21 and 3 like every model in ``seglib.models``; notebook 03's EM net passes 2 and 1.
     """
 
-    def __init__(self, *, num_classes: int = 21, in_channels: int = 3, patch_size: int = 44,
-                 widths: Sequence[int] = (8, 16, 16), kernel_sizes: int | Sequence[int] = (5, 5, 3),
-                 pool: bool | int | Sequence[bool | int] = True, hidden: Sequence[int] = (32,)):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        patch_size: int = 44,
+        widths: Sequence[int] = (8, 16, 16),
+        kernel_sizes: int | Sequence[int] = (5, 5, 3),
+        pool: bool | int | Sequence[bool | int] = True,
+        hidden: Sequence[int] = (32,),
+    ):
         super().__init__()
         widths = list(widths)
         if not widths:
             raise ValueError("widths must name at least one conv block, e.g. widths=(16, 32)")
-        check_sizes("PatchClassifier", in_channels=in_channels, num_classes=num_classes, patch_size=patch_size,
-                    widths=widths)
+        check_sizes(
+            "PatchClassifier", in_channels=in_channels, num_classes=num_classes, patch_size=patch_size, widths=widths
+        )
         if hidden:
             check_sizes("PatchClassifier", hidden=list(hidden))
         kernels = _per_block(kernel_sizes, len(widths), "kernel_sizes")
-        pools = [2 if p is True else 1 if p is False or p is None else int(p)
-                 for p in _per_block(pool, len(widths), "pool")]
+        pools = [
+            2 if p is True else 1 if p is False or p is None else int(p) for p in _per_block(pool, len(widths), "pool")
+        ]
         if any(p < 1 for p in pools) or any(k < 1 for k in kernels):
             raise ValueError(f"kernel sizes and pool sizes must be positive, got {kernels} and {pools}")
         side = _feature_size(patch_size, kernels, pools)
@@ -111,7 +122,7 @@ class PatchClassifier(nn.Module):
         self.in_channels, self.num_classes, self.patch_size = in_channels, num_classes, patch_size
         layers: list[nn.Module] = []
         channels = in_channels
-        for width, k, p in zip(widths, kernels, pools):
+        for width, k, p in zip(widths, kernels, pools, strict=True):
             layers += [nn.Conv2d(channels, width, k), nn.ReLU(inplace=True)]
             if p > 1:
                 layers.append(nn.MaxPool2d(p))
@@ -179,8 +190,13 @@ def extract_patches(image: torch.Tensor, patch_size: int, padding_mode: str = "r
 
 
 @torch.no_grad()
-def sliding_window(model: nn.Module, image: torch.Tensor, patch_size: int | None = None, batch_size: int = 1024,
-                   padding_mode: str = "reflect") -> torch.Tensor:
+def sliding_window(
+    model: nn.Module,
+    image: torch.Tensor,
+    patch_size: int | None = None,
+    batch_size: int = 1024,
+    padding_mode: str = "reflect",
+) -> torch.Tensor:
     """Segment by classifying the window centred at every pixel (Ciresan et al. 2012):
     (N, num_classes, H, W) logits for an image (N, C, H, W) or (C, H, W).
 
@@ -216,16 +232,25 @@ class FullyConvolutional(nn.Module):
     is padded like :func:`sliding_window` first. ``stride`` is the step, in input pixels,
     between neighbouring outputs (1 when dense)."""
 
-    def __init__(self, body: nn.Sequential, patch_size: int, in_channels: int, stride: int, dense: bool,
-                 pad: bool, padding_mode: str):
+    def __init__(
+        self,
+        body: nn.Sequential,
+        patch_size: int,
+        in_channels: int,
+        stride: int,
+        dense: bool,
+        pad: bool,
+        padding_mode: str,
+    ):
         super().__init__()
         self.body = body
         self.patch_size, self.in_channels = patch_size, in_channels
         self.stride, self.dense, self.pad, self.padding_mode = stride, dense, pad, padding_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, in_channels=self.in_channels, min_size=1 if self.pad else self.patch_size,
-                    model="FullyConvolutional")
+        check_input(
+            x, in_channels=self.in_channels, min_size=1 if self.pad else self.patch_size, model="FullyConvolutional"
+        )
         if self.pad:
             x = pad_for_windows(x, self.patch_size, self.padding_mode)
         y = self.body(x)
@@ -237,11 +262,18 @@ class FullyConvolutional(nn.Module):
 
 # The pixel-wise layers are ``_torch.POINTWISE_LAYERS`` (shared with ``analysis.receptive_field``),
 # less InstanceNorm2d (a patch's statistics are not the image's) and a softmax over anything but channels.
-SUPPORTED = ("Conv2d (padding 0), MaxPool2d / AvgPool2d (padding 0, floor mode), Flatten, Linear, "
-             "BatchNorm2d before Flatten, Dropout, Softmax / LogSoftmax over dim=1 and pointwise activations ("
-             + ", ".join(layer.__name__ for layer in POINTWISE_LAYERS if not issubclass(
-                 layer, (nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.Softmax, nn.LogSoftmax)))
-             + "), nested in nn.Sequential")
+SUPPORTED = (
+    "Conv2d (padding 0), MaxPool2d / AvgPool2d (padding 0, floor mode), Flatten, Linear, "
+    "BatchNorm2d before Flatten, Dropout, Softmax / LogSoftmax over dim=1 and pointwise activations ("
+    + ", ".join(
+        layer.__name__
+        for layer in POINTWISE_LAYERS
+        if not issubclass(
+            layer, (nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.Softmax, nn.LogSoftmax)
+        )
+    )
+    + "), nested in nn.Sequential"
+)
 
 
 def _layers(model: nn.Module) -> list[nn.Module]:
@@ -278,8 +310,14 @@ def _unsupported(layer: nn.Module, why: str) -> TypeError:
     return TypeError(f"convolutionalize cannot convert {layer!r}: {why}. Supported: {SUPPORTED}.")
 
 
-def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | None = None,
-                     pad: bool | None = None, padding_mode: str = "reflect") -> FullyConvolutional:
+def convolutionalize(
+    model: nn.Module,
+    dense: bool = True,
+    *,
+    patch_size: int | None = None,
+    pad: bool | None = None,
+    padding_mode: str = "reflect",
+) -> FullyConvolutional:
     """Turn a trained patch classifier into a fully convolutional network with the same weights.
 
     Fully connected layers become convolutions: the first one after ``Flatten`` gets a kernel
@@ -313,7 +351,7 @@ def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | 
     x = torch.zeros(1, in_channels, patch_size, patch_size, device=device, dtype=dtype)  # shapes only
 
     body: list[nn.Module] = []
-    hole = 1          # dilation every later layer needs (dense mode): product of strides so far
+    hole = 1  # dilation every later layer needs (dense mode): product of strides so far
     total_stride = 1  # step between neighbouring windows in the input
     flat_shape = None  # (C, h, w) that Flatten saw; None before Flatten
     after_linear = False
@@ -323,11 +361,21 @@ def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | 
                 if flat_shape is not None:
                     raise _unsupported(layer, "a Conv2d after Flatten")
                 if layer.padding != "valid" and (isinstance(layer.padding, str) or not _pair_is(layer.padding, 0)):
-                    raise _unsupported(layer, "zero padding inside the patch differs from the neighbouring "
-                                       "pixels of a larger image; build the classifier with padding=0")
+                    raise _unsupported(
+                        layer,
+                        "zero padding inside the patch differs from the neighbouring "
+                        "pixels of a larger image; build the classifier with padding=0",
+                    )
                 k, s, d = _single(layer.kernel_size), _single(layer.stride), _single(layer.dilation)
-                conv = nn.Conv2d(layer.in_channels, layer.out_channels, k, stride=1 if dense else s,
-                                 dilation=d * hole, groups=layer.groups, bias=layer.bias is not None)
+                conv = nn.Conv2d(
+                    layer.in_channels,
+                    layer.out_channels,
+                    k,
+                    stride=1 if dense else s,
+                    dilation=d * hole,
+                    groups=layer.groups,
+                    bias=layer.bias is not None,
+                )
                 conv.load_state_dict(layer.state_dict())
                 body.append(conv)
                 hole, total_stride = (hole * s if dense else hole), total_stride * s
@@ -368,8 +416,11 @@ def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | 
                 after_linear = True
             elif isinstance(layer, POINTWISE_LAYERS):
                 if isinstance(layer, nn.InstanceNorm2d):
-                    raise _unsupported(layer, "its statistics come from the whole map, so a patch and a larger "
-                                       "image are normalised differently")
+                    raise _unsupported(
+                        layer,
+                        "its statistics come from the whole map, so a patch and a larger "
+                        "image are normalised differently",
+                    )
                 if isinstance(layer, (nn.Softmax, nn.LogSoftmax)) and layer.dim != 1:
                     raise _unsupported(layer, "only a softmax over the channels (dim=1) acts pixel by pixel")
                 if isinstance(layer, nn.BatchNorm2d) and flat_shape is not None:
@@ -380,6 +431,7 @@ def convolutionalize(model: nn.Module, dense: bool = True, *, patch_size: int | 
             x = layer(x.clone())  # follow the shapes through the original layer
     if not after_linear:
         raise ValueError("the model has no Flatten + Linear head; it is already fully convolutional")
-    net = FullyConvolutional(nn.Sequential(*body), patch_size, in_channels, 1 if dense else total_stride,
-                             dense, pad, padding_mode)
+    net = FullyConvolutional(
+        nn.Sequential(*body), patch_size, in_channels, 1 if dense else total_stride, dense, pad, padding_mode
+    )
     return net.to(device=device, dtype=dtype).train(model.training)

@@ -5,6 +5,7 @@ map with a 1×1 conv, upsamples them back and concatenates them with the input: 
 sees the image's global and regional context, with features *shared* across scales (the
 multi-scale information comes from pooling, not from separate paths as in RefineNet).
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,16 +43,23 @@ class PSPNet(SegmentationModel):
     """A small PSPNet: atrous backbone (output stride 8), ``PyramidPooling``, 3×3 conv,
     1×1 classifier, bilinear upsampling. Input sides must be multiples of 8."""
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, widths=(16, 24, 32, 48, 64),
-                 bins: tuple[int, ...] = (1, 2, 3, 6), output_stride: int = 8):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        widths=(16, 24, 32, 48, 64),
+        bins: tuple[int, ...] = (1, 2, 3, 6),
+        output_stride: int = 8,
+    ):
         super().__init__()
         check_sizes("PSPNet", num_classes=num_classes, bins=bins)
         self.num_classes, self.in_channels = num_classes, in_channels
         self.multiple = self.min_size = output_stride
         self.backbone = AtrousBackbone(in_channels, widths, output_stride)
         self.ppm = PyramidPooling(self.backbone.out_channels, bins)
-        self.head = nn.Sequential(ConvBNReLU(self.ppm.out_channels, widths[-1]), nn.Dropout(0.1),
-                                  nn.Conv2d(widths[-1], num_classes, 1))
+        self.head = nn.Sequential(
+            ConvBNReLU(self.ppm.out_channels, widths[-1]), nn.Dropout(0.1), nn.Conv2d(widths[-1], num_classes, 1)
+        )
 
     def smallest_map(self, x: torch.Tensor) -> int:
         return 1  # the 1×1 pyramid bin is normalised too

@@ -17,6 +17,7 @@ a U-Net decoder upsamples from the deepest, concatenating the others on the way 
 hub cache (never downloads), ``True`` downloads them if needed, ``False`` starts from random
 weights. ``weights_source`` says which happened.
 """
+
 from __future__ import annotations
 
 import functools
@@ -110,8 +111,9 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
         super().__init__()
-        self.conv = nn.Sequential(ConvBNReLU(in_channels + skip_channels, out_channels),
-                                  ConvBNReLU(out_channels, out_channels))
+        self.conv = nn.Sequential(
+            ConvBNReLU(in_channels + skip_channels, out_channels), ConvBNReLU(out_channels, out_channels)
+        )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -125,13 +127,22 @@ class ResNetUNet(SegmentationModel):
     stride 32 to stride 1, concatenating the encoder maps at strides 16, 8, 4, 2; a 3×3
     convolution scores the classes. Inputs: 3 channels (ResNet-18's stem), sides divisible by 32."""
 
-    def __init__(self, num_classes: int = 21, features: str = "identity", pretrained="auto",
-                 decoder_channels=(128, 64, 32, 32, 16), *, in_channels: int = 3):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        features: str = "identity",
+        pretrained="auto",
+        decoder_channels=(128, 64, 32, 32, 16),
+        *,
+        in_channels: int = 3,
+    ):
         super().__init__()
         if in_channels != 3:
-            raise ValueError(f"ResNetUNet takes RGB images: ResNet-18's stem (and its ImageNet weights) has 3 input "
-                             f"channels, got in_channels={in_channels!r}; convert the images to 3 channels, or use "
-                             f"UNet(in_channels={in_channels!r})")
+            raise ValueError(
+                f"ResNetUNet takes RGB images: ResNet-18's stem (and its ImageNet weights) has 3 input "
+                f"channels, got in_channels={in_channels!r}; convert the images to 3 channels, or use "
+                f"UNet(in_channels={in_channels!r})"
+            )
         self.num_classes, self.in_channels = num_classes, in_channels
         self.multiple = self.min_size = 32
         if len(decoder_channels) != 5:
@@ -141,7 +152,9 @@ class ResNetUNet(SegmentationModel):
         self.weights_source = self.encoder.weights_source
         skips = list(reversed(ResNet18Encoder.channels[:-1])) + [0]
         ins = [ResNet18Encoder.channels[-1], *decoder_channels[:-1]]
-        self.decoder = nn.ModuleList(DecoderBlock(i, s, o) for i, s, o in zip(ins, skips, decoder_channels))
+        self.decoder = nn.ModuleList(
+            DecoderBlock(i, s, o) for i, s, o in zip(ins, skips, decoder_channels, strict=True)
+        )
         self.classifier = nn.Conv2d(decoder_channels[-1], num_classes, 3, padding=1)
 
     def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

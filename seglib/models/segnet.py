@@ -8,6 +8,7 @@ with ConvBNReLU layers. Only the indices cross from encoder to decoder, not feat
 U-Net, so the skip costs no memory for features and no parameters. DeconvNet (Noh et al.,
 2015) uses the same unpooling, with transposed convolutions instead of convolutions after it.
 """
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -66,7 +67,7 @@ class SegNet(SegmentationModel):
 
     def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         x = features[f"pool{len(self.encoders)}"]
-        for i, decoder in zip(reversed(range(1, len(self.encoders) + 1)), self.decoders):
+        for i, decoder in zip(reversed(range(1, len(self.encoders) + 1)), self.decoders, strict=True):
             where = features[f"indices{i}"]
             x = decoder(self.unpool(x, where, output_size=[2 * s for s in where.shape[-2:]]))  # put it back there
         return self.classifier(x)

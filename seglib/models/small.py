@@ -5,6 +5,7 @@ encoder (two stride-2 convolutions), dilated convolutions for context (rates 2 a
 DeepLab, notebook 06) and a 1×1 classifier whose scores are upsampled bilinearly (FCN,
 notebook 04) back to the input size.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,12 @@ class SmallDilatedNet(SegmentationModel):
         super().__init__()
         self.num_classes, self.in_channels, self.multiple = num_classes, in_channels, 4
         self.features = nn.Sequential(
-            ConvBNReLU(in_channels, width, stride=2), ConvBNReLU(width, width), ConvBNReLU(width, width, stride=2),
-            ConvBNReLU(width, width, dilation=2), ConvBNReLU(width, width, dilation=4))
+            ConvBNReLU(in_channels, width, stride=2),
+            ConvBNReLU(width, width),
+            ConvBNReLU(width, width, stride=2),
+            ConvBNReLU(width, width, dilation=2),
+            ConvBNReLU(width, width, dilation=4),
+        )
         self.classifier = nn.Conv2d(width, num_classes, 1)
         self.upsample = nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False)
 

@@ -18,6 +18,7 @@ Options:
 * ``se=True`` adds a Squeeze-and-Excitation block (Hu et al., 2018) after the bottleneck, the
   place the Piccoli & Barbato lecture suggests for it.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,9 +41,11 @@ class DoubleConv(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, padding: int = 1):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=padding, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
         )
 
 
@@ -52,7 +55,7 @@ def center_crop(x: torch.Tensor, size) -> torch.Tensor:
     top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
     if top < 0 or left < 0:
         raise ValueError(f"cannot crop {tuple(x.shape[-2:])} to the larger {(h, w)}")
-    return x[..., top:top + h, left:left + w]
+    return x[..., top : top + h, left : left + w]
 
 
 class Up(nn.Module):
@@ -63,8 +66,10 @@ class Up(nn.Module):
         if upsampling == "transposed":
             self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
         else:
-            self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                                    nn.Conv2d(in_channels, in_channels // 2, 1))
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_channels, in_channels // 2, 1),
+            )
         self.conv = DoubleConv(in_channels // 2 + out_channels, out_channels, padding)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -81,8 +86,17 @@ class UNet(SegmentationModel):
     pass ``num_classes=2, in_channels=1`` for EM membranes).
     """
 
-    def __init__(self, num_classes: int = 21, in_channels: int = 3, depth: int = 4, base_width: int = 64,
-                 padding: str = "same", upsampling: str = "transposed", se: bool = False, se_reduction: int = 16):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        in_channels: int = 3,
+        depth: int = 4,
+        base_width: int = 64,
+        padding: str = "same",
+        upsampling: str = "transposed",
+        se: bool = False,
+        se_reduction: int = 16,
+    ):
         super().__init__()
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
@@ -90,8 +104,14 @@ class UNet(SegmentationModel):
             raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {upsampling!r}")
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
-        check_sizes("UNet", num_classes=num_classes, in_channels=in_channels, depth=depth, base_width=base_width,
-                    se_reduction=se_reduction)
+        check_sizes(
+            "UNet",
+            num_classes=num_classes,
+            in_channels=in_channels,
+            depth=depth,
+            base_width=base_width,
+            se_reduction=se_reduction,
+        )
         self.num_classes, self.in_channels, self.depth, self.padding = num_classes, in_channels, depth, padding
         self.multiple = 2**depth if padding == "same" else 1
         self.resize_output = False  # "same" keeps the size; "valid" makes the output smaller on purpose
@@ -113,9 +133,11 @@ class UNet(SegmentationModel):
         for _ in range(depth):
             size -= 4
             if size < 2 or size % 2:
-                raise ValueError(f"a valid-padding U-Net of depth {depth} cannot take this size "
-                                 f"(a map of odd or too small side {size} reaches a pooling); "
-                                 f"use UNet.valid_input_size")
+                raise ValueError(
+                    f"a valid-padding U-Net of depth {depth} cannot take this size "
+                    f"(a map of odd or too small side {size} reaches a pooling); "
+                    f"use UNet.valid_input_size"
+                )
             size //= 2
         size -= 4
         for _ in range(depth):
@@ -166,6 +188,6 @@ class UNet(SegmentationModel):
     def decode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """The expanding path: up from the bottleneck, concatenating each level's map (the skips)."""
         x = features[f"down{self.depth}"]
-        for i, up in zip(reversed(range(self.depth)), self.ups):
+        for i, up in zip(reversed(range(self.depth)), self.ups, strict=True):
             x = up(x, features[f"down{i}"])
         return self.classifier(x)

@@ -573,6 +573,7 @@ class PairwiseKernels:
             self._combined = {}
         else:
             self.lattice = PermutohedralLattice(features) if appearance else None
+            self._folded_cache = None
             self.scale = {"smoothness": self._scale(
                 lambda: smoothness_filter(torch.ones(1, h, w), smoothness_xy).reshape(n, 1))}
             if self.lattice is not None:
@@ -621,13 +622,14 @@ class PairwiseKernels:
         y -= np.multiply(x, own[:, None], out=x)
         return y
 
-    def _blur_nc(self, x: torch.Tensor) -> torch.Tensor:
-        """(G - I + [include_self] I) x for (N, C) x with the separable Gaussian blur G: the rows
-        viewed as a channels-last (1, C, H, W) image, no copies (``_separable_blur``)."""
+    def _blur_nc(self, x: torch.Tensor, own: bool | None = None) -> torch.Tensor:
+        """(G - I + [own] I) x for (N, C) x with the separable Gaussian blur G (``own``: the
+        pixel's own term, ``include_self`` by default): the rows viewed as a channels-last
+        (1, C, H, W) image, no copies (``_separable_blur``)."""
         c = x.shape[1]
         image = x.reshape(1, self.h, self.w, c).permute(0, 3, 1, 2)
         out = _separable_blur(image, *self.taps).permute(0, 2, 3, 1).reshape(self.n, c)
-        return out if self.include_self else out.sub_(x)
+        return out if (self.include_self if own is None else own) else out.sub_(x)
 
     def _lattice_map(self, q: torch.Tensor, transpose: bool, weight: float = 1.0) -> torch.Tensor:
         """s ⊙ (L - D + [include_self] I)(s ⊙ q) for (C, H, W) q (``_lattice_nc``); a fixed
@@ -647,16 +649,40 @@ class PairwiseKernels:
 
     def messages_nc(self, q: torch.Tensor, appearance_weight: float, smoothness_weight: float) -> torch.Tensor:
         """``messages`` for (N, C) beliefs q (a pixel's classes contiguous), on the fast path,
-        without autograd: the layout mean_field iterates in, with no transposes."""
-        out = None
+        without autograd: the layout mean_field iterates in, with no transposes. The scalings
+        s ⊙ · ⊙ s and the weight are folded into the splat and slice matrices (``_folded``),
+        and both kernels' own terms into one per-pixel factor, so q is read and the result
+        written a few times only."""
+        out, own = None, torch.zeros(self.n)
         if smoothness_weight:
-            scale = self._scale_of("smoothness")[:, None]
-            out = self._blur_nc(q * scale).mul_(smoothness_weight * scale)
+            scale = self._scale_of("smoothness")
+            out = self._blur_nc(q * scale[:, None], own=True).mul_((smoothness_weight * scale)[:, None])
+            if not self.include_self:
+                own += smoothness_weight * scale.square()
         if appearance_weight:
-            scale = self._scale_of("appearance")[:, None]
-            lattice = torch.from_numpy(self._lattice_nc(torch.mul(q, scale).numpy())).mul_(appearance_weight * scale)
+            splat, slice_, own_a = self._folded(float(appearance_weight))
+            y = splat @ q.numpy()
+            for blur in self.lattice.blurs:
+                y = blur @ y
+            lattice = torch.from_numpy(slice_ @ y)
             out = lattice if out is None else out.add_(lattice)
-        return torch.zeros_like(q) if out is None else out
+            own += own_a
+        if out is None:
+            return torch.zeros_like(q)
+        return out.addcmul_(q, own[:, None], value=-1)
+
+    def _folded(self, weight: float):
+        """(splat · diag(s), diag(w s) · slice, w s² (D - [include_self])) for the appearance
+        kernel's scale s and weight w: ``messages_nc``'s lattice filter in three sparse products."""
+        if self._folded_cache is None or self._folded_cache[0] != weight:
+            lattice, scale = self.lattice, self._scale_of("appearance").numpy()
+            splat = lattice.splat.copy()  # CSC: column j is pixel j's weights
+            splat.data *= np.repeat(scale, np.diff(splat.indptr))
+            slice_ = lattice.slice.copy()  # CSR: row i is pixel i's weights
+            slice_.data *= np.repeat(weight * scale, np.diff(slice_.indptr))
+            own = torch.from_numpy(weight * scale**2 * (lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)))
+            self._folded_cache = (weight, (splat, slice_, own))
+        return self._folded_cache[1]
 
     def appearance(self, q: torch.Tensor) -> torch.Tensor:
         return self._filter("appearance", q)

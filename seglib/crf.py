@@ -61,18 +61,28 @@ Two ways to compute the messages:
     the Gaussian's mass at short range but 0.5-0.6 at 3-4σ, and its row sums vary ±15 % from
     pixel to pixel. Keeping every vertex that a blur path between two pixels' vertices passes
     through removes this loss (an experiment, not in this module): fast and exact labels then
-    agree on 99.76-99.91 % of the photos below (one case stays at 99.25 %, the shape error).
-    Those vertices are 1.6-2.8 times as many, and finding them took 3.5 s at 640×480, against
-    1.1-1.5 s for all of pydensecrf, so the lattice here stays densecrf's.
+    agree on 99.5-99.9 % of the photos below, but one case (chelsea at 72 px with pydensecrf's
+    README parameters) stays at 99.25 %, the shape error. The blur then runs over 1.7-2.0 times
+    as many vertices (measured at 320×240 and 640×480, synthetic scene and astronaut), and
+    finding them took 3.5 s at 640×480 (a direct expansion of the vertex sets, pass by pass:
+    1.7-41 s), against 0.6-1.5 s for all of pydensecrf, so the lattice here stays densecrf's. Two cheaper remedies made the
+    agreement worse (worst case 98.5 % instead of 99.1 %): keeping the mass that the blur would
+    drop at an absent vertex, and a lattice 10 % finer or coarser.
 
   Labels agree with the exact path on ≥ 99.5 % of the pixels of synthetic scenes and on
-  99.2-99.7 % of small real photos (tests/test_crf.py), not the 99.5 % wanted. Limited to
+  99.1-99.7 % of small real photos (tests/test_crf.py), not the 99.5 % wanted. Limited to
   ``MAX_PIXELS["fast"]`` (about 2 megapixels). It runs on one CPU thread, as densecrf does, and
-  iterates in (pixel, class) layout: scipy's sparse products for the lattice, the smoothness blur
-  as banded matrix products. Time (bench/dense_crf.py, 21 classes, 5 iterations, one thread,
-  measured side by side on a shared 2-core machine): 1.5-2.5× pydensecrf2's, about 2× with
-  pydensecrf's README parameters, where its lattice is small; of a 320×240 call, about 0.1 s
-  builds the lattice, and each iteration's smoothness blur costs as much as its lattice filter.
+  iterates in (pixel, class) layout: scipy's sparse products for the lattice (the normalisation
+  and the weight folded into the splat and slice matrices), the smoothness blur as two depthwise
+  ``conv2d`` on the same memory viewed as a channels-last image. Time (bench/dense_crf.py,
+  21 classes, 5 iterations, one thread, measured side by side, three runs on a shared 2-core
+  machine with load 1.8-3.4): 1.2-1.6× pydensecrf2's with the defaults, 1.5-1.85× with
+  pydensecrf's README parameters and semantics, where its lattice is small and the time is
+  mostly per pixel. At 640×480 with the defaults one call spends about 0.6-0.75 s building the
+  lattice, 0.7-0.9 s in 5 lattice filters, 0.2 s in 5 smoothness blurs and 0.15 s in the
+  compatibility and softmax (before the blur became a convolution and the scalings were
+  folded: 1.2 s, 1.1 s, 0.7 s, 0.2 s, and 2.1-2.4× pydensecrf2's time). The peak memory of a
+  640×480 call with 21 classes grows by about 430 MB (ru_maxrss).
 
 Above a path's limit the call raises an error saying what to do (downscale, or the other path)
 rather than running out of memory or for hours; ``max_pixels`` raises the limit.

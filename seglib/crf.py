@@ -65,9 +65,10 @@ Two ways to compute the messages:
     README parameters) stays at 99.25 %, the shape error. The blur then runs over 1.7-2.0 times
     as many vertices (measured at 320×240 and 640×480, synthetic scene and astronaut), and
     finding them took 3.5 s at 640×480 (a direct expansion of the vertex sets, pass by pass:
-    1.7-41 s), against 0.6-1.5 s for all of pydensecrf, so the lattice here stays densecrf's. Two cheaper remedies made the
-    agreement worse (worst case 98.5 % instead of 99.1 %): keeping the mass that the blur would
-    drop at an absent vertex, and a lattice 10 % finer or coarser.
+    1.7-41 s), against 0.6-1.5 s for all of pydensecrf, so the lattice here stays densecrf's.
+    Two cheaper remedies made the agreement worse (worst case 98.5 % instead of 99.1 %):
+    keeping the mass that the blur would drop at an absent vertex, and a lattice 10 % finer or
+    coarser.
 
   Labels agree with the exact path on ≥ 99.5 % of the pixels of synthetic scenes and on
   99.1-99.7 % of small real photos (tests/test_crf.py), not the 99.5 % wanted. Limited to
@@ -294,7 +295,7 @@ def smoothness_filter(q: torch.Tensor, xy: float, truncate: float = 4.0) -> torc
     truncation) as two 1-D Gaussian correlations with zero padding: the position-only kernel is
     separable (``_separable_blur``, two depthwise convolutions); the blur is its own
     transpose, which gives the gradient."""
-    c, h, w = q.shape
+    _, h, w = q.shape
     taps_x, taps_y = _gaussian_taps(xy, w, truncate), _gaussian_taps(xy, h, truncate)
 
     def blur(v, transpose):  # symmetric taps, zero padding: the map is symmetric
@@ -690,7 +691,8 @@ class PairwiseKernels:
             splat.data *= np.repeat(scale, np.diff(splat.indptr))
             slice_ = lattice.slice.copy()  # CSR: row i is pixel i's weights
             slice_.data *= np.repeat(weight * scale, np.diff(slice_.indptr))
-            own = torch.from_numpy(weight * scale**2 * (lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)))
+            own = lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)
+            own = torch.from_numpy(weight * scale**2 * own)
             self._folded_cache = (weight, (splat, slice_, own))
         return self._folded_cache[1]
 

@@ -779,8 +779,6 @@ def _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_
              smoothness_weight, smoothness_xy, normalization, include_self) -> dict[str, list[torch.Tensor]]:
     c, h, w = unary.shape
     n = h * w
-    scores = [-unary]
-    beliefs = [torch.softmax(-unary, 0)]
     if n_iters and (appearance_weight or smoothness_weight):
         kernels = PairwiseKernels(image, method=method, appearance_xy=appearance_xy, appearance_rgb=appearance_rgb,
                                   smoothness_xy=smoothness_xy, normalization=normalization, include_self=include_self,
@@ -790,6 +788,8 @@ def _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_
         kernels = None
     if kernels is not None and method == "fast" and not (unary.requires_grad and torch.is_grad_enabled()):
         return _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight)
+    scores = [-unary]
+    beliefs = [torch.softmax(-unary, 0)]
     for _ in range(n_iters):
         if kernels is None:
             pairwise = torch.zeros_like(unary)
@@ -806,14 +806,19 @@ def _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_
 def _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight):
     """The fast path's iterations in (N, C) layout, a pixel's classes contiguous: the lattice's
     sparse products, the compatibility (a C×C product) and the softmax all run on rows, and the
-    maps are transposed back to (C, H, W) only for what is returned."""
+    maps are transposed back to (C, H, W) only for what is returned. With Potts compatibility
+    the product is the messages' sum over labels minus the label's own message."""
     c, h, w = unary.shape
+    potts = torch.equal(mu, 1 - torch.eye(c))
     base = (-unary).detach().reshape(c, -1).T.contiguous().float()  # (N, C) scores of the unaries
     q = torch.softmax(base, 1)
     scores, beliefs = [-unary], [q.T.reshape(c, h, w).contiguous() if history else None]
     for i in range(n_iters):
         messages = kernels.messages_nc(q, appearance_weight, smoothness_weight)
-        score = torch.addmm(base, messages, mu.T, alpha=-1)
+        if potts:
+            score = torch.add(base, messages).sub_(messages.sum(1, keepdim=True))
+        else:
+            score = torch.addmm(base, messages, mu.T, alpha=-1)
         q = torch.softmax(score, 1)
         if history or i == n_iters - 1:
             scores.append(score.T.reshape(c, h, w).contiguous())

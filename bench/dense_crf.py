@@ -25,6 +25,7 @@ The input is a synthetic scene: coloured discs on a noisy background with blurre
 probabilities. pydensecrf2 is optional (``pip install pydensecrf2``; not in requirements.txt);
 without it that part is skipped with a message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,12 @@ def pydensecrf_refine(probs: np.ndarray, image_hwc: np.ndarray, n_iters: int, p:
     d = dcrf.DenseCRF2D(w, h, c)
     d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs)))
     d.addPairwiseGaussian(sxy=p["smoothness_xy"], compat=p["smoothness_weight"])
-    d.addPairwiseBilateral(sxy=p["appearance_xy"], srgb=p["appearance_rgb"], rgbim=np.ascontiguousarray(image_hwc),
-                           compat=p["appearance_weight"])
+    d.addPairwiseBilateral(
+        sxy=p["appearance_xy"],
+        srgb=p["appearance_rgb"],
+        rgbim=np.ascontiguousarray(image_hwc),
+        compat=p["appearance_weight"],
+    )
     return np.array(d.inference(n_iters)).reshape(c, h, w)
 
 
@@ -82,15 +87,22 @@ def breakdown(probs: torch.Tensor, image: torch.Tensor, params: dict, n_iters: i
     lattice = crf.PermutohedralLattice(crf.appearance_features(image_f, p["appearance_xy"], p["appearance_rgb"]))
     parts["lattice construction"] = time.perf_counter() - start
     start = time.perf_counter()
-    kernels = crf.PairwiseKernels(image_f, method="fast", appearance_xy=p["appearance_xy"],
-                                  appearance_rgb=p["appearance_rgb"], smoothness_xy=p["smoothness_xy"],
-                                  normalization=p.get("normalization", "symmetric"),
-                                  include_self=p.get("include_self", False))  # builds the lattice again
+    kernels = crf.PairwiseKernels(
+        image_f,
+        method="fast",
+        appearance_xy=p["appearance_xy"],
+        appearance_rgb=p["appearance_rgb"],
+        smoothness_xy=p["smoothness_xy"],
+        normalization=p.get("normalization", "symmetric"),
+        include_self=p.get("include_self", False),
+    )  # builds the lattice again
     parts["normalisation (filtering ones)"] = time.perf_counter() - start - parts["lattice construction"]
     c = probs.shape[0]
     q = probs.reshape(c, -1).T.contiguous()
-    for name, weights in (("appearance filter (lattice)", (p["appearance_weight"], 0.0)),
-                          ("smoothness filter (separable blur)", (0.0, p["smoothness_weight"]))):
+    for name, weights in (
+        ("appearance filter (lattice)", (p["appearance_weight"], 0.0)),
+        ("smoothness filter (separable blur)", (0.0, p["smoothness_weight"])),
+    ):
         start = time.perf_counter()
         for _ in range(n_iters):
             kernels.messages_nc(q, *weights)
@@ -112,13 +124,16 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         import pydensecrf.densecrf  # noqa: F401
+
         have_pydensecrf = True
     except ImportError:
         have_pydensecrf = False
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"dense_crf, 21 classes, 5 iterations, torch {torch.__version__}, {args.threads} thread(s), "
-          f"best of {args.repeats}; load average {load:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"dense_crf, 21 classes, 5 iterations, torch {torch.__version__}, {args.threads} thread(s), "
+        f"best of {args.repeats}; load average {load:.2f} on {os.cpu_count()} CPUs"
+    )
     print(f"defaults {crf.DEFAULTS}; pydensecrf's choices: {crf.README_PARAMS} with {crf.PYDENSECRF}")
     like_pydensecrf = dict(crf.README_PARAMS, **crf.PYDENSECRF)
     for height, width in ((240, 320), (480, 640)):
@@ -127,18 +142,26 @@ def main(argv=None) -> None:
         refined = crf.dense_crf(probs, image, n_iters=5)
         peak = peak_rss_mb() - before
         image_hwc = image.permute(1, 2, 0).numpy()
-        times = {"seglib, README parameters, pydensecrf's semantics":
-                 lambda: crf.dense_crf(probs, image, n_iters=5, **like_pydensecrf),
-                 "seglib, defaults": lambda: crf.dense_crf(probs, image, n_iters=5)}
+        times = {
+            "seglib, README parameters, pydensecrf's semantics": lambda probs=probs, image=image: crf.dense_crf(
+                probs, image, n_iters=5, **like_pydensecrf
+            ),
+            "seglib, defaults": lambda probs=probs, image=image: crf.dense_crf(probs, image, n_iters=5),
+        }
         if have_pydensecrf:
-            times["pydensecrf2, README parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
-                                                                                crf.README_PARAMS)
-            times["pydensecrf2, seglib's default parameters"] = lambda: pydensecrf_refine(probs.numpy(), image_hwc, 5,
-                                                                                          crf.DEFAULTS)
+            for name, params in (
+                ("pydensecrf2, README parameters", crf.README_PARAMS),
+                ("pydensecrf2, seglib's default parameters", crf.DEFAULTS),
+            ):
+                times[name] = lambda probs=probs, image_hwc=image_hwc, params=params: pydensecrf_refine(
+                    probs.numpy(), image_hwc, 5, params
+                )
         best = timing.time_calls(times, repeats=args.repeats, threads=args.threads)
         changed = float((refined.argmax(0) != probs.argmax(0)).float().mean())
-        print(f"{width}x{height}: peak RSS growth of one seglib call {peak:.0f} MB (ru_maxrss); "
-              f"labels changed by the CRF {changed:.1%}")
+        print(
+            f"{width}x{height}: peak RSS growth of one seglib call {peak:.0f} MB (ru_maxrss); "
+            f"labels changed by the CRF {changed:.1%}"
+        )
         names = list(best)
         for name in names:
             ratio = ""
@@ -152,8 +175,10 @@ def main(argv=None) -> None:
             print(f"  label agreement, seglib with pydensecrf's choices vs pydensecrf2: {(ours == theirs).mean():.2%}")
         if args.breakdown:
             with timing.cpu_threads(args.threads):
-                split = {"README + pydensecrf's semantics": breakdown(probs, image, like_pydensecrf),
-                         "defaults": breakdown(probs, image, {})}
+                split = {
+                    "README + pydensecrf's semantics": breakdown(probs, image, like_pydensecrf),
+                    "defaults": breakdown(probs, image, {}),
+                }
             print(f"    {'parts of one seglib call (one run)':40s} " + " ".join(f"{k:>32s}" for k in split))
             for part in split["defaults"]:
                 print(f"    {part:40s} " + " ".join(f"{v[part]:30.3f} s" for v in split.values()))

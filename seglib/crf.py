@@ -97,6 +97,7 @@ iteration's scores and beliefs; ``PairwiseKernels`` are the two filters, shared 
 CRF-as-RNN (``seglib.models.crfrnn``). Refinement near object borders is measured by
 ``seglib.metrics.boundary_accuracy``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -132,10 +133,12 @@ MIN_WIDTH = 0.01  # kernel widths below this link no two pixels (or colour level
 # 3, 3) smooth more across colour edges: on skimage's photos they lower maps that already agree
 # ≥ 95 % with their truth by up to 2 points; these keep them (tests/test_crf.py,
 # test_defaults_keep_good_maps_on_real_photos). Tune them on validation images for your data.
-DEFAULTS = dict(appearance_weight=4.0, appearance_xy=121.0, appearance_rgb=5.0,
-                smoothness_weight=3.0, smoothness_xy=3.0)
-README_PARAMS = dict(appearance_weight=10.0, appearance_xy=80.0, appearance_rgb=13.0,
-                     smoothness_weight=3.0, smoothness_xy=3.0)  # pydensecrf's README example
+DEFAULTS = dict(
+    appearance_weight=4.0, appearance_xy=121.0, appearance_rgb=5.0, smoothness_weight=3.0, smoothness_xy=3.0
+)
+README_PARAMS = dict(
+    appearance_weight=10.0, appearance_xy=80.0, appearance_rgb=13.0, smoothness_weight=3.0, smoothness_xy=3.0
+)  # pydensecrf's README example
 NORMALIZATIONS = ("symmetric", "none")
 PYDENSECRF = dict(normalization="symmetric", include_self=True)  # pydensecrf's semantics
 MAX_PIXELS = {"exact": 10_000, "fast": 2_100_000}  # per path; above it, dense_crf refuses (see _check_size)
@@ -154,8 +157,9 @@ def _as_probs(probs) -> torch.Tensor:
     if probs.shape[1] == 0 or probs.shape[2] == 0:
         raise ValueError(f"probs has an empty image, shape {tuple(probs.shape)}; give at least one pixel")
     if bool((probs < 0).any()) or not torch.allclose(probs.sum(0), torch.ones_like(probs[0]), atol=1e-3):
-        raise ValueError("probs must be non-negative and sum to 1 over classes (dim 0); "
-                         "pass logits.softmax(0), not logits")
+        raise ValueError(
+            "probs must be non-negative and sum to 1 over classes (dim 0); pass logits.softmax(0), not logits"
+        )
     return probs.float()
 
 
@@ -163,26 +167,44 @@ def _as_image(image, size: tuple[int, int]) -> torch.Tensor:
     """The image as a float (3, H, W) tensor of values 0..255."""
     image = torch.as_tensor(np.asarray(image)) if not isinstance(image, torch.Tensor) else image
     if image.dtype != torch.uint8:
-        raise ValueError(f"image must be uint8 (values 0..255), got dtype {image.dtype}; "
-                         "for a normalised float image use data.denormalize and (x * 255).round().byte()")
+        raise ValueError(
+            f"image must be uint8 (values 0..255), got dtype {image.dtype}; "
+            "for a normalised float image use data.denormalize and (x * 255).round().byte()"
+        )
     if image.ndim == 3 and image.shape[-1] == 3 and image.shape[0] != 3:
         image = image.permute(2, 0, 1)
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be (3, H, W) or (H, W, 3) uint8 RGB, got shape {tuple(image.shape)}")
     if tuple(image.shape[1:]) != tuple(size):
-        raise ValueError(f"image is {tuple(image.shape[1:])} but probs are {tuple(size)} (H, W); "
-                         "resize the probabilities (F.interpolate) or the image so they match")
+        raise ValueError(
+            f"image is {tuple(image.shape[1:])} but probs are {tuple(size)} (H, W); "
+            "resize the probabilities (F.interpolate) or the image so they match"
+        )
     return image.float()
 
 
-def _check_params(appearance_xy, appearance_rgb, smoothness_xy, appearance_weight=0.0, smoothness_weight=0.0,
-                  normalization="symmetric", include_self=False) -> None:
+def _check_params(
+    appearance_xy,
+    appearance_rgb,
+    smoothness_xy,
+    appearance_weight=0.0,
+    smoothness_weight=0.0,
+    normalization="symmetric",
+    include_self=False,
+) -> None:
     """Refuse non-finite, non-positive or unknown CRF parameters with a message that says why."""
-    for name, value in (("appearance_xy", appearance_xy), ("appearance_rgb", appearance_rgb),
-                        ("smoothness_xy", smoothness_xy)):
-        check_number(value, name, minimum=MIN_WIDTH,
-                     hint=f"a kernel width is positive, in pixels or colour levels, at least {MIN_WIDTH} (below that it "
-                          f"links no two pixels; set its weight to 0 to switch the kernel off)")
+    for name, value in (
+        ("appearance_xy", appearance_xy),
+        ("appearance_rgb", appearance_rgb),
+        ("smoothness_xy", smoothness_xy),
+    ):
+        check_number(
+            value,
+            name,
+            minimum=MIN_WIDTH,
+            hint=f"a kernel width is positive, in pixels or colour levels, at least {MIN_WIDTH} (below that it "
+            f"links no two pixels; set its weight to 0 to switch the kernel off)",
+        )
     for name, value in (("appearance_weight", appearance_weight), ("smoothness_weight", smoothness_weight)):
         if isinstance(value, torch.Tensor) and value.numel() > 1:  # CRF-as-RNN's per-class weights
             if not bool(torch.isfinite(value).all()):
@@ -190,8 +212,10 @@ def _check_params(appearance_xy, appearance_rgb, smoothness_xy, appearance_weigh
             continue
         check_number(value, name, minimum=0, hint="a kernel's weight is >= 0 (0 switches it off)")
     if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r} "
-                         "('symmetric' is densecrf's and pydensecrf's default)")
+        raise ValueError(
+            f"normalization must be one of {NORMALIZATIONS}, got {normalization!r} "
+            "('symmetric' is densecrf's and pydensecrf's default)"
+        )
     if not isinstance(include_self, bool):
         raise ValueError(f"include_self must be True or False, got {include_self!r}")
 
@@ -202,15 +226,21 @@ def _check_size(n: int, h: int, w: int, method: str, max_pixels: int | None) -> 
     if n <= limit:
         return
     if method == "exact":
-        advice = ("use method='fast' (the permutohedral lattice, same result within the lattice's approximation), "
-                  "or downscale the image and the probabilities (F.interpolate)")
+        advice = (
+            "use method='fast' (the permutohedral lattice, same result within the lattice's approximation), "
+            "or downscale the image and the probabilities (F.interpolate)"
+        )
         why = f"its N×N kernel would take {4 * n * n / 2**30:.1f} GiB and O(N²) time per iteration"
     else:
-        advice = ("downscale the image and the probabilities (F.interpolate, e.g. to half size) and upsample the "
-                  "result, or refine overlapping tiles")
+        advice = (
+            "downscale the image and the probabilities (F.interpolate, e.g. to half size) and upsample the "
+            "result, or refine overlapping tiles"
+        )
         why = "memory grows with pixels × classes"
-    raise ValueError(f"method='{method}' is limited to {limit:,} pixels ({why}); this image has {n:,} "
-                     f"({h}×{w}). Either {advice}; max_pixels=... raises the limit if the machine has the memory")
+    raise ValueError(
+        f"method='{method}' is limited to {limit:,} pixels ({why}); this image has {n:,} "
+        f"({h}×{w}). Either {advice}; max_pixels=... raises the limit if the machine has the memory"
+    )
 
 
 # --------------------------------------------------------------------------- kernels
@@ -218,8 +248,7 @@ def appearance_features(image: torch.Tensor, xy: float, rgb: float) -> torch.Ten
     """(N, 5) features (x/θ_α, y/θ_α, r/θ_β, g/θ_β, b/θ_β) of a (3, H, W) image, so that the
     appearance kernel is exp(-‖f_i - f_j‖² / 2)."""
     _, h, w = image.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     return torch.cat([torch.stack([xs, ys]).reshape(2, -1) / xy, image.reshape(3, -1).float() / rgb]).T.contiguous()
 
 
@@ -230,8 +259,13 @@ class ExactKernel:
     explicitly as row chunks of ``chunk_bytes``: the O(N²) reference. Built once when it fits in
     ``max_bytes`` (100×100 pixels: 400 MB), otherwise rebuilt chunk by chunk at every product."""
 
-    def __init__(self, features: list[tuple], chunk_bytes: int = 64 * 2**20, max_bytes: int = 2**30,
-                 diagonal: torch.Tensor | None = None):
+    def __init__(
+        self,
+        features: list[tuple],
+        chunk_bytes: int = 64 * 2**20,
+        max_bytes: int = 2**30,
+        diagonal: torch.Tensor | None = None,
+    ):
         self.features = [(part[0], part[1], part[2] if len(part) > 2 else None) for part in features]
         self.n = features[0][0].shape[0]
         self.diagonal = diagonal
@@ -333,7 +367,8 @@ class PermutohedralLattice:
         if not bool(torch.isfinite(features).all()) or float(features.abs().max()) > 2.0**20:
             raise ValueError(
                 f"features must be finite and at most 2**20 in size (largest {float(features.abs().max()):.3g}): "
-                "they are divided by the kernel widths, so increase the widths (appearance_xy, appearance_rgb)")
+                "they are divided by the kernel widths, so increase the widths (appearance_xy, appearance_rgb)"
+            )
         n, d = features.shape
         self.n, self.d = n, d
         d1 = d + 1
@@ -387,7 +422,8 @@ class PermutohedralLattice:
         if float(np.log2(span.astype(np.float64)).sum()) + d1 * math.log2(d1) > 62:
             raise ValueError(
                 f"features span too large a lattice (largest feature {float(features.abs().max()):.3g}); increase "
-                "the kernel widths (appearance_xy, appearance_rgb), or use method='exact' on small images")
+                "the kernel widths (appearance_xy, appearance_rgb), or use method='exact' on small images"
+            )
         stride = np.ones(d, dtype=np.int64)
         for k in range(d - 2, -1, -1):
             stride[k] = stride[k + 1] * span[k + 1]
@@ -432,8 +468,9 @@ class PermutohedralLattice:
         self.gain = _lattice_gain(d)
         flat_vertex = vertex.reshape(-1)
         indptr = np.arange(0, n * d1 + 1, d1)
-        self.slice = scipy.sparse.csr_matrix((weights.reshape(-1) / np.float32(self.gain), flat_vertex, indptr),
-                                             shape=(n, m))
+        self.slice = scipy.sparse.csr_matrix(
+            (weights.reshape(-1) / np.float32(self.gain), flat_vertex, indptr), shape=(n, m)
+        )
         # The splat is the transpose of the (unscaled) slice: as a CSC view it scatters each
         # pixel's row in order, twice as fast as a CSR gather here.
         self.splat = scipy.sparse.csr_matrix((weights.reshape(-1), flat_vertex, indptr), shape=(n, m)).T
@@ -444,8 +481,11 @@ class PermutohedralLattice:
         for axis in range(d1):  # row i: itself (1) and its neighbours that exist (½), in row order: no sort
             cols = np.stack([ident, nbr[axis, 0, :m], nbr[axis, 1, :m]], 1)
             keep = cols < m
-            self.blurs.append(scipy.sparse.csr_matrix(
-                (half[keep], cols[keep], np.concatenate([[0], np.cumsum(keep.sum(1))])), shape=(m, m)))
+            self.blurs.append(
+                scipy.sparse.csr_matrix(
+                    (half[keep], cols[keep], np.concatenate([[0], np.cumsum(keep.sum(1))])), shape=(m, m)
+                )
+            )
         # Each pixel's own response: Σ_{r,s} b_r b_s B[v_r, v_s] / gain, B = B_d ⋯ B_0.
         self_weight = self._self_response(simplex_vertex, np.ascontiguousarray(axis_step.T), nbr, simplex_of, weights)
         del nbr, simplex_vertex
@@ -462,8 +502,9 @@ class PermutohedralLattice:
         return step
 
     @staticmethod
-    def _self_response(simplex_vertex: np.ndarray, axis_step: np.ndarray, nbr: np.ndarray, simplex_of: np.ndarray,
-                       weights: np.ndarray) -> np.ndarray:
+    def _self_response(
+        simplex_vertex: np.ndarray, axis_step: np.ndarray, nbr: np.ndarray, simplex_of: np.ndarray, weights: np.ndarray
+    ) -> np.ndarray:
         """Each pixel's own response Σ_{r,s} b_r b_s B[v_r, v_s] (before the gain), from its
         barycentric weights b (``weights``, (N, d+1)) and B[v_r, v_s], the mass the blur carries
         from corner s to corner r of its simplex. Corner t+1 is corner t plus one step along the
@@ -496,7 +537,9 @@ class PermutohedralLattice:
         del alive
 
         def survives(s, sign, subset):  # 0/1 per simplex: the walk over ``subset`` from corner s
-            word = bits[s][sign][:, 0] if words == 1 else np.take_along_axis(bits[s][sign], subset[:, None] >> 6, 1)[:, 0]
+            word = (
+                bits[s][sign][:, 0] if words == 1 else np.take_along_axis(bits[s][sign], subset[:, None] >> 6, 1)[:, 0]
+            )
             return ((word >> (subset & 63).astype(np.uint64)) & np.uint64(1)).astype(np.float32)
 
         everything = np.full(u, n_sets - 1, dtype=np.int64)
@@ -514,14 +557,16 @@ class PermutohedralLattice:
                 between = prefix[:, hi] - prefix[:, lo]
                 rest = n_sets - 1 - between
                 near, far = np.float32(0.5 ** (hi - lo)), np.float32(0.5 ** (d1 - hi + lo))
-                both = (near * (survives(lo, 0, between) + survives(hi, 1, between))  # lo to hi and back
-                        + far * (survives(lo, 1, rest) + survives(hi, 0, rest)))
+                both = (
+                    near * (survives(lo, 0, between) + survives(hi, 1, between))  # lo to hi and back
+                    + far * (survives(lo, 1, rest) + survives(hi, 0, rest))
+                )
                 own += both.take(simplex_of) * b[lo] * b[hi]
         return own
 
     def _apply(self, values: torch.Tensor, transpose: bool) -> torch.Tensor:
         x = self.splat @ _numpy32(values)
-        for blur in (reversed(self.blurs) if transpose else self.blurs):
+        for blur in reversed(self.blurs) if transpose else self.blurs:
             x = blur @ x
         return torch.from_numpy(np.ascontiguousarray(self.slice @ x, dtype=np.float32)).to(values.device)
 
@@ -562,14 +607,24 @@ class PairwiseKernels:
     'exact' (N×N kernels) or 'fast' (lattice and separable blur); both are differentiable.
     ``messages(q, w_a, w_s)`` = w_a · appearance(q) + w_s · smoothness(q)."""
 
-    def __init__(self, image: torch.Tensor, *, method: str = "fast", appearance_xy: float = DEFAULTS["appearance_xy"],
-                 appearance_rgb: float = DEFAULTS["appearance_rgb"], smoothness_xy: float = DEFAULTS["smoothness_xy"],
-                 normalization: str = "symmetric", include_self: bool = False, appearance: bool = True,
-                 max_pixels: int | None = None):
+    def __init__(
+        self,
+        image: torch.Tensor,
+        *,
+        method: str = "fast",
+        appearance_xy: float = DEFAULTS["appearance_xy"],
+        appearance_rgb: float = DEFAULTS["appearance_rgb"],
+        smoothness_xy: float = DEFAULTS["smoothness_xy"],
+        normalization: str = "symmetric",
+        include_self: bool = False,
+        appearance: bool = True,
+        max_pixels: int | None = None,
+    ):
         if method not in ("exact", "fast"):
             raise ValueError(f"method must be 'exact' or 'fast', got {method!r}")
-        _check_params(appearance_xy, appearance_rgb, smoothness_xy, normalization=normalization,
-                      include_self=include_self)
+        _check_params(
+            appearance_xy, appearance_rgb, smoothness_xy, normalization=normalization, include_self=include_self
+        )
         image = image.detach().float().cpu()
         _, h, w = image.shape
         n = h * w
@@ -583,14 +638,17 @@ class PairwiseKernels:
             self.features = {"appearance": features, "smoothness": features[:, :2] * (appearance_xy / smoothness_xy)}
             self.scale = {  # the position kernel's row sums are separable: exact, untruncated, without N×N work
                 "appearance": self._scale(lambda: ExactKernel([(features, 1.0)], max_bytes=0) @ ones),
-                "smoothness": self._scale(lambda: smoothness_filter(torch.ones(1, h, w), smoothness_xy,
-                                                                    truncate=float(h + w)).reshape(n, 1))}
+                "smoothness": self._scale(
+                    lambda: smoothness_filter(torch.ones(1, h, w), smoothness_xy, truncate=float(h + w)).reshape(n, 1)
+                ),
+            }
             self._combined = {}
         else:
             self.lattice = PermutohedralLattice(features) if appearance else None
             self._folded_cache = None
-            self.scale = {"smoothness": self._scale(
-                lambda: smoothness_filter(torch.ones(1, h, w), smoothness_xy).reshape(n, 1))}
+            self.scale = {
+                "smoothness": self._scale(lambda: smoothness_filter(torch.ones(1, h, w), smoothness_xy).reshape(n, 1))
+            }
             if self.lattice is not None:
                 self.scale["appearance"] = self._scale(lambda: self.lattice.filter_others(ones))
 
@@ -607,8 +665,9 @@ class PairwiseKernels:
             if name == "appearance" and self.lattice is None:
                 raise ValueError("these kernels were built with appearance=False")
             linear_map = self._lattice_map if name == "appearance" else self._blur_map
-            return _Linear.apply(q.float().reshape(c, self.h, self.w),
-                                 lambda v, transpose: linear_map(v, transpose, float(weight)))
+            return _Linear.apply(
+                q.float().reshape(c, self.h, self.w), lambda v, transpose: linear_map(v, transpose, float(weight))
+            )
         flat = q.reshape(c, self.n).T  # (N, C)
         scale = self.scale.get(name)
         scale = None if scale is None else scale.to(q.device)[:, None]
@@ -630,7 +689,7 @@ class PairwiseKernels:
         layout in which scipy's sparse products run. Its transpose runs the blurs in reverse."""
         lattice = self.lattice
         y = lattice.splat @ x
-        for blur in (reversed(lattice.blurs) if transpose else lattice.blurs):
+        for blur in reversed(lattice.blurs) if transpose else lattice.blurs:
             y = blur @ y
         y = lattice.slice @ y
         own = lattice.self_weight.numpy() - (1.0 if self.include_self else 0.0)
@@ -720,8 +779,10 @@ class PairwiseKernels:
         return out
 
     def _exact_kernel(self, w_a: float, w_s: float) -> ExactKernel:
-        parts = [(self.features["appearance"], w_a, self.scale["appearance"]),
-                 (self.features["smoothness"], w_s, self.scale["smoothness"])]
+        parts = [
+            (self.features["appearance"], w_a, self.scale["appearance"]),
+            (self.features["smoothness"], w_s, self.scale["smoothness"]),
+        ]
         parts = [(f, w, s) for f, w, s in parts if w]
         if not parts:
             return ExactKernel([(self.features["smoothness"], 0.0)])
@@ -734,14 +795,24 @@ class PairwiseKernels:
 
 
 # --------------------------------------------------------------------------- inference
-def mean_field(unary: torch.Tensor, image: torch.Tensor, n_iters: int = 5, *,
-               compatibility: torch.Tensor | None = None, method: str = "auto",
-               exact_max_pixels: int = 4096, max_pixels: int | None = None,
-               normalization: str = "symmetric", include_self: bool = False,
-               appearance_weight: float = DEFAULTS["appearance_weight"],
-               appearance_xy: float = DEFAULTS["appearance_xy"], appearance_rgb: float = DEFAULTS["appearance_rgb"],
-               smoothness_weight: float = DEFAULTS["smoothness_weight"],
-               smoothness_xy: float = DEFAULTS["smoothness_xy"], history: bool = True) -> dict[str, list[torch.Tensor]]:
+def mean_field(
+    unary: torch.Tensor,
+    image: torch.Tensor,
+    n_iters: int = 5,
+    *,
+    compatibility: torch.Tensor | None = None,
+    method: str = "auto",
+    exact_max_pixels: int = 4096,
+    max_pixels: int | None = None,
+    normalization: str = "symmetric",
+    include_self: bool = False,
+    appearance_weight: float = DEFAULTS["appearance_weight"],
+    appearance_xy: float = DEFAULTS["appearance_xy"],
+    appearance_rgb: float = DEFAULTS["appearance_rgb"],
+    smoothness_weight: float = DEFAULTS["smoothness_weight"],
+    smoothness_xy: float = DEFAULTS["smoothness_xy"],
+    history: bool = True,
+) -> dict[str, list[torch.Tensor]]:
     """Mean-field iterations on unaries ψ_u (C, H, W) and a float (3, H, W) image in 0..255.
 
     Returns ``{"scores": [...], "beliefs": [...]}``: the (C, H, W) scores -ψ_u - (μ ∗ messages)
@@ -753,12 +824,18 @@ def mean_field(unary: torch.Tensor, image: torch.Tensor, n_iters: int = 5, *,
     """
     if method not in ("auto", "exact", "fast"):
         raise ValueError(f"method must be 'auto', 'exact' or 'fast', got {method!r}")
-    _check_params(appearance_xy, appearance_rgb, smoothness_xy, appearance_weight, smoothness_weight,
-                  normalization, include_self)
+    _check_params(
+        appearance_xy, appearance_rgb, smoothness_xy, appearance_weight, smoothness_weight, normalization, include_self
+    )
     if not isinstance(n_iters, int) or isinstance(n_iters, bool) or n_iters < 0:
         raise ValueError(f"n_iters must be a non-negative int, got {n_iters!r}")
-    check_number(exact_max_pixels, "exact_max_pixels", minimum=0, integer=True,
-                 hint="the number of pixels up to which method='auto' uses the exact path")
+    check_number(
+        exact_max_pixels,
+        "exact_max_pixels",
+        minimum=0,
+        integer=True,
+        hint="the number of pixels up to which method='auto' uses the exact path",
+    )
     if max_pixels is not None:
         check_number(max_pixels, "max_pixels", minimum=1, integer=True, hint="a pixel count, or None for MAX_PIXELS")
     if unary.dim() != 3 or unary.shape[1] == 0 or unary.shape[2] == 0:
@@ -775,18 +852,54 @@ def mean_field(unary: torch.Tensor, image: torch.Tensor, n_iters: int = 5, *,
     # The fast path's operations are small and memory-bound: one thread, as densecrf. On a busy
     # 2-core machine a second thread made them 2-3 times slower (measured).
     with cpu_threads(1) if method == "fast" else contextlib.nullcontext():
-        return _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_weight, appearance_xy,
-                        appearance_rgb, smoothness_weight, smoothness_xy, normalization, include_self)
+        return _iterate(
+            unary,
+            image,
+            n_iters,
+            mu,
+            method,
+            history,
+            max_pixels,
+            appearance_weight,
+            appearance_xy,
+            appearance_rgb,
+            smoothness_weight,
+            smoothness_xy,
+            normalization,
+            include_self,
+        )
 
 
-def _iterate(unary, image, n_iters, mu, method, history, max_pixels, appearance_weight, appearance_xy, appearance_rgb,
-             smoothness_weight, smoothness_xy, normalization, include_self) -> dict[str, list[torch.Tensor]]:
+def _iterate(
+    unary,
+    image,
+    n_iters,
+    mu,
+    method,
+    history,
+    max_pixels,
+    appearance_weight,
+    appearance_xy,
+    appearance_rgb,
+    smoothness_weight,
+    smoothness_xy,
+    normalization,
+    include_self,
+) -> dict[str, list[torch.Tensor]]:
     c, h, w = unary.shape
     n = h * w
     if n_iters and (appearance_weight or smoothness_weight):
-        kernels = PairwiseKernels(image, method=method, appearance_xy=appearance_xy, appearance_rgb=appearance_rgb,
-                                  smoothness_xy=smoothness_xy, normalization=normalization, include_self=include_self,
-                                  appearance=bool(appearance_weight), max_pixels=max_pixels)
+        kernels = PairwiseKernels(
+            image,
+            method=method,
+            appearance_xy=appearance_xy,
+            appearance_rgb=appearance_rgb,
+            smoothness_xy=smoothness_xy,
+            normalization=normalization,
+            include_self=include_self,
+            appearance=bool(appearance_weight),
+            max_pixels=max_pixels,
+        )
     else:  # nothing to filter: the beliefs stay the unaries' softmax
         _check_size(n, h, w, method, max_pixels)
         kernels = None
@@ -864,19 +977,33 @@ def dense_crf_weights(probs, image, weights, n_iters: int = 5, **kernel_params) 
     image = _as_image(image, probs.shape[1:])
     weights = [tuple(pair) for pair in weights]
     if not weights or any(len(pair) != 2 for pair in weights):
-        raise ValueError(f"weights must be a non-empty list of (appearance_weight, smoothness_weight) pairs, "
-                         f"got {weights!r}")
+        raise ValueError(
+            f"weights must be a non-empty list of (appearance_weight, smoothness_weight) pairs, got {weights!r}"
+        )
     unknown = set(kernel_params) - {"appearance_xy", "appearance_rgb", "smoothness_xy", "normalization", "include_self"}
     if unknown:
-        raise TypeError(f"dense_crf_weights takes the kernels' widths, normalization and include_self, "
-                        f"not {sorted(unknown)}; the weights go in `weights`")
+        raise TypeError(
+            f"dense_crf_weights takes the kernels' widths, normalization and include_self, "
+            f"not {sorted(unknown)}; the weights go in `weights`"
+        )
     options = {**{k: DEFAULTS[k] for k in ("appearance_xy", "appearance_rgb", "smoothness_xy")}, **kernel_params}
     for w_a, w_s in weights:
-        _check_params(options["appearance_xy"], options["appearance_rgb"], options["smoothness_xy"], w_a, w_s,
-                      options.get("normalization", "symmetric"), options.get("include_self", False))
+        _check_params(
+            options["appearance_xy"],
+            options["appearance_rgb"],
+            options["smoothness_xy"],
+            w_a,
+            w_s,
+            options.get("normalization", "symmetric"),
+            options.get("include_self", False),
+        )
     unary = -torch.log(probs.clamp_min(1e-8))
     c = unary.shape[0]
     with cpu_threads(1):
         kernels = PairwiseKernels(image.float(), method="fast", **options)
-        return [_iterate_fast(unary, kernels, n_iters, 1 - torch.eye(c), False, w_a, w_s)["beliefs"][-1]
-                if n_iters and (w_a or w_s) else torch.softmax(-unary, 0) for w_a, w_s in weights]
+        return [
+            _iterate_fast(unary, kernels, n_iters, 1 - torch.eye(c), False, w_a, w_s)["beliefs"][-1]
+            if n_iters and (w_a or w_s)
+            else torch.softmax(-unary, 0)
+            for w_a, w_s in weights
+        ]

@@ -5,6 +5,7 @@ path's labels against the exact path's (≥ 99.5 % on synthetic scenes and real 
 sizes), the defaults on real photos, pydensecrf's semantics (when it is installed), size limits,
 input validation, and CRF-as-RNN (same scores as mean_field, gradients reach
 everything)."""
+
 import math
 
 import numpy as np
@@ -73,9 +74,12 @@ def brute_force_mean_field(probs, image, n_iters, w_a, xy_a, rgb, w_s, xy_s, nor
 @pytest.mark.parametrize("normalization,include_self", [("none", False), ("symmetric", False), ("symmetric", True)])
 def test_exact_path_is_the_mean_field_update(normalization, include_self):
     probs, image, _ = scene(5, classes=3, seed=1)
-    params = dict(appearance_weight=2.0, appearance_xy=3.0, appearance_rgb=20.0, smoothness_weight=1.5, smoothness_xy=1.0)
-    ours = crf.dense_crf(probs, image, n_iters=2, method="exact", normalization=normalization,
-                         include_self=include_self, **params)
+    params = dict(
+        appearance_weight=2.0, appearance_xy=3.0, appearance_rgb=20.0, smoothness_weight=1.5, smoothness_xy=1.0
+    )
+    ours = crf.dense_crf(
+        probs, image, n_iters=2, method="exact", normalization=normalization, include_self=include_self, **params
+    )
     reference = brute_force_mean_field(probs, image, 2, 2.0, 3.0, 20.0, 1.5, 1.0, normalization, include_self)
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-4)
     assert (ours - probs).abs().max() > 0.01  # the kernels act
@@ -134,7 +138,9 @@ def test_lattice_self_weight_is_exact_and_gradients_are_the_transpose(d, n, spre
     torch.testing.assert_close(lattice.self_weight, operator.diag(), atol=1e-6, rtol=1e-5)
     assert float(lattice.self_weight.std()) > 0.01  # it depends on the point's place in its simplex
     v = torch.rand(n, 3)
-    torch.testing.assert_close(lattice.filter_others(v), (operator - torch.diag(operator.diag())) @ v, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        lattice.filter_others(v), (operator - torch.diag(operator.diag())) @ v, atol=1e-5, rtol=1e-4
+    )
     x = torch.rand(n, 3, requires_grad=True)
     g = torch.rand(n, 3)
     (lattice.filter(x) * g).sum().backward()
@@ -153,8 +159,9 @@ def test_an_isolated_pixel_keeps_its_probabilities(method, normalization):
     probs2 = torch.tensor([[0.3, 0.6], [0.7, 0.4]]).view(2, 1, 2)
     image2 = torch.tensor([[0, 255]] * 3, dtype=torch.uint8).view(3, 1, 2)
     exact = crf.dense_crf(probs2, image2, method="exact", normalization=normalization)
-    torch.testing.assert_close(crf.dense_crf(probs2, image2, method=method, normalization=normalization), exact,
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        crf.dense_crf(probs2, image2, method=method, normalization=normalization), exact, atol=1e-5, rtol=1e-5
+    )
 
 
 def photo_scene(name, size, seed=0):
@@ -225,7 +232,9 @@ def photo_truth(name, classes):
     img = getattr(data, name)()
     img = np.stack([img] * 3, -1) if img.ndim == 2 else img
     smooth = filters.gaussian(color.rgb2gray(img), 2)
-    labels = np.digitize(smooth, filters.threshold_multiotsu(smooth, classes) if classes > 2 else [filters.threshold_otsu(smooth)])
+    labels = np.digitize(
+        smooth, filters.threshold_multiotsu(smooth, classes) if classes > 2 else [filters.threshold_otsu(smooth)]
+    )
     one_hot = torch.nn.functional.one_hot(torch.as_tensor(labels), classes).permute(2, 0, 1).float()[None]
     labels = torch.nn.functional.avg_pool2d(one_hot, 9, 1, 4, count_include_pad=False)[0].argmax(0)
     return torch.as_tensor(img).permute(2, 0, 1).contiguous(), labels
@@ -236,8 +245,14 @@ def test_defaults_keep_good_maps_on_real_photos():
     agree ≥ 95 % with their truth: the default CRF must not lower the agreement by more than
     half a point. pydensecrf's README parameters fail this (printed for comparison)."""
     tried = []
-    for name, classes, factor, noise in [("coins", 2, 8, 0.5), ("camera", 2, 8, 0.5), ("camera", 2, 16, 1.0),
-                                         ("astronaut", 3, 8, 0.5), ("coffee", 3, 8, 0.5), ("rocket", 3, 8, 0.5)]:
+    for name, classes, factor, noise in [
+        ("coins", 2, 8, 0.5),
+        ("camera", 2, 8, 0.5),
+        ("camera", 2, 16, 1.0),
+        ("astronaut", 3, 8, 0.5),
+        ("coffee", 3, 8, 0.5),
+        ("rocket", 3, 8, 0.5),
+    ]:
         image, labels = photo_truth(name, classes)
         probs = coarse_map(labels, classes, factor, noise, seed=0)
         before = float((probs.argmax(0) == labels).float().mean())
@@ -253,7 +268,9 @@ def test_defaults_keep_good_maps_on_real_photos():
 def test_size_limits_refuse_before_computing():
     probs = torch.full((2, 101, 100), 0.5)
     image = torch.zeros(3, 101, 100, dtype=torch.uint8)
-    with pytest.raises(ValueError, match=r"method='exact' is limited to 10,000 pixels.*10,100.*method='fast'.*downscale"):
+    with pytest.raises(
+        ValueError, match=r"method='exact' is limited to 10,000 pixels.*10,100.*method='fast'.*downscale"
+    ):
         crf.dense_crf(probs, image, method="exact")
     with pytest.raises(ValueError, match=r"method='fast' is limited to 5,000 pixels.*downscale.*max_pixels"):
         crf.dense_crf(probs, image, method="fast", max_pixels=5000)
@@ -262,7 +279,9 @@ def test_size_limits_refuse_before_computing():
     with pytest.raises(ValueError, match=r"limited to 2,100,000 pixels.*2,200,000 \(1100×2000\)"):
         crf.dense_crf(big, torch.zeros(3, 1100, 2000, dtype=torch.uint8))
     # auto picks the fast path above exact_max_pixels, and the exact one below
-    torch.testing.assert_close(crf.dense_crf(probs, image, n_iters=1), crf.dense_crf(probs, image, n_iters=1, method="fast"))
+    torch.testing.assert_close(
+        crf.dense_crf(probs, image, n_iters=1), crf.dense_crf(probs, image, n_iters=1, method="fast")
+    )
 
 
 def test_pydensecrf_semantics_match_pydensecrf():
@@ -276,8 +295,12 @@ def test_pydensecrf_semantics_match_pydensecrf():
     d = dcrf.DenseCRF2D(96, 96, 6)
     d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.numpy())))
     d.addPairwiseGaussian(sxy=p["smoothness_xy"], compat=p["smoothness_weight"])
-    d.addPairwiseBilateral(sxy=p["appearance_xy"], srgb=p["appearance_rgb"],
-                           rgbim=np.ascontiguousarray(image.permute(1, 2, 0).numpy()), compat=p["appearance_weight"])
+    d.addPairwiseBilateral(
+        sxy=p["appearance_xy"],
+        srgb=p["appearance_rgb"],
+        rgbim=np.ascontiguousarray(image.permute(1, 2, 0).numpy()),
+        compat=p["appearance_weight"],
+    )
     theirs = np.array(d.inference(5)).reshape(6, 96, 96).argmax(0)
     ours = crf.dense_crf(probs, image, method="fast", **p, **crf.PYDENSECRF).argmax(0).numpy()
     assert (ours == theirs).mean() >= 0.99
@@ -363,7 +386,7 @@ def test_dense_crf_weights_equals_dense_crf_per_setting():
     probs, image, _ = scene(24, seed=5)
     widths = dict(appearance_xy=30.0, appearance_rgb=13.0, smoothness_xy=2.0)
     pairs = [(4.0, 3.0), (10.0, 0.0), (0.0, 3.0), (0.0, 0.0)]
-    for (w_a, w_s), refined in zip(pairs, crf.dense_crf_weights(probs, image, pairs, 4, **widths)):
+    for (w_a, w_s), refined in zip(pairs, crf.dense_crf_weights(probs, image, pairs, 4, **widths), strict=True):
         expected = crf.dense_crf(probs, image, 4, method="fast", appearance_weight=w_a, smoothness_weight=w_s, **widths)
         torch.testing.assert_close(refined, expected)
     with pytest.raises(ValueError, match="pairs"):

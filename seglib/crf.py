@@ -72,22 +72,24 @@ Two ways to compute the messages:
 
   Labels agree with the exact path on ≥ 99.5 % of the pixels of synthetic scenes and on
   99.2-99.7 % of the small real photos of tests/test_crf.py (99.1-99.7 % on three more), not
-  the 99.5 % wanted. Limited to
-  ``MAX_PIXELS["fast"]`` (about 2 megapixels). It runs on one CPU thread, as densecrf does, and
-  iterates in (pixel, class) layout: scipy's sparse products for the lattice (the normalisation
-  and the weight folded into the splat and slice matrices), the smoothness blur as two depthwise
-  ``conv2d`` on the same memory viewed as a channels-last image. Time (bench/dense_crf.py,
-  21 classes, 5 iterations, one thread, measured side by side, five runs on a shared 2-core
-  machine with load 1-3.4): 1.2-1.6× pydensecrf2's with the defaults (once 1.85× at 320×240),
-  1.4-1.85× with pydensecrf's README parameters and semantics, where its lattice is small and
-  the time is mostly per pixel. At 640×480 with the defaults one call spends about 0.55-0.75 s
-  building the lattice, 0.5-0.9 s in 5 lattice filters, 0.16-0.22 s in 5 smoothness blurs and
-  0.1-0.17 s in the compatibility and softmax (before the blur became a convolution, the
-  scalings were folded and the Potts product became a sum: 1.2 s, 1.1 s, 0.7 s, 0.2 s, and
-  2.1-2.4× pydensecrf2's time). Part of the rest is the allocator: with glibc's
-  ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` raised, so that freed (N, C)
-  buffers are not handed back to the system between iterations, a 640×480 call took 13-16 %
-  less time. The peak memory of a 640×480 call with 21 classes grows by 200-430 MB (ru_maxrss).
+  the 99.5 % wanted. Limited to ``MAX_PIXELS["fast"]`` (about 2 megapixels). It runs on one
+  CPU thread, as densecrf does, and iterates in (pixel, class) layout: scipy's sparse products
+  for the lattice (the normalisation and the weight folded into the splat and slice matrices),
+  the smoothness blur as two depthwise ``conv2d`` on the same memory viewed as a channels-last
+  image. Time (bench/dense_crf.py, 21 classes, 5 iterations, one thread, measured side by side,
+  seven runs on a shared 2-core machine with load 1-3.4), as a multiple of pydensecrf2's: with
+  the defaults 1.2-1.55× at 640×480 (median 1.35×) and 1.45-2.05× at 320×240 (median 1.6×;
+  there the synthetic scene's noisy colours make more lattice vertices than pixels); with
+  pydensecrf's README parameters and semantics 1.5-1.85× at 640×480 (median 1.75×) and
+  1.3-1.85× at 320×240, where pydensecrf's lattice is small and the time is mostly per pixel.
+  At 640×480 with the defaults one call spends about 0.55-0.75 s building the lattice,
+  0.5-0.9 s in 5 lattice filters, 0.16-0.22 s in 5 smoothness blurs and 0.1-0.17 s in the
+  compatibility and softmax (before the blur became a convolution, the scalings were folded
+  and the Potts product became a sum: 1.2 s, 1.1 s, 0.7 s, 0.2 s, and 2.1-2.4× pydensecrf2's
+  time). Part of the rest is the allocator: with glibc's ``MALLOC_TRIM_THRESHOLD_`` and
+  ``MALLOC_MMAP_THRESHOLD_`` raised, so that freed (N, C) buffers are not handed back to the
+  system between iterations, a 640×480 call took 13-16 % less time. The peak memory of a
+  640×480 call with 21 classes grows by 200-430 MB (ru_maxrss).
 
 Above a path's limit the call raises an error saying what to do (downscale, or the other path)
 rather than running out of memory or for hours; ``max_pixels`` raises the limit.

@@ -72,8 +72,10 @@ Two ways to compute the messages:
 
   Labels agree with the exact path on ≥ 99.5 % of the pixels of synthetic scenes and on
   99.2-99.7 % of the small real photos of tests/test_crf.py (99.1-99.7 % on three more), not
-  the 99.5 % wanted. Limited to ``MAX_PIXELS["fast"]`` (about 2 megapixels). It runs on one
-  CPU thread, as densecrf does, and iterates in (pixel, class) layout: scipy's sparse products
+  the 99.5 % wanted; pydensecrf2 itself, the C++ code of the same lattice, agrees with the exact
+  path on 99.15-99.62 % of those photos with its own semantics (tests/test_crf.py measures both).
+  Limited to ``MAX_PIXELS["fast"]`` (about 2 megapixels). It runs on one CPU thread, as densecrf
+  does, and iterates in (pixel, class) layout: scipy's sparse products
   for the lattice (the normalisation and the weight folded into the splat and slice matrices),
   the smoothness blur as two depthwise ``conv2d`` on the same memory viewed as a channels-last
   image. Time (bench/dense_crf.py, 21 classes, 5 iterations, one thread, measured side by side,

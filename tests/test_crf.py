@@ -214,6 +214,33 @@ def test_fast_path_agrees_with_exact(case):
         assert (exact.argmax(0) == fast.argmax(0)).float().mean() >= least, params
 
 
+@pytest.mark.slow
+def test_fast_path_is_as_close_to_exact_as_pydensecrf_on_photos():
+    """The C++ reference uses the same lattice, so it misses the exact kernel's labels too: on the
+    photos of FAST_EXACT_CASES, with pydensecrf's semantics, pydensecrf2 agrees with the exact path
+    on 99.15-99.62 % of the pixels (measured) and seglib's fast path on 98.95-99.55 %. Ours stays
+    within half a point of the reference's agreement (skipped without the optional pydensecrf2)."""
+    dcrf = pytest.importorskip("pydensecrf.densecrf")
+    from pydensecrf.utils import unary_from_softmax
+
+    for name, size, seed in (("astronaut", 64, 0), ("coffee", 80, 1), ("chelsea", 72, 2)):
+        probs, image, _ = photo_scene(name, size, seed)
+        classes, height, width = probs.shape
+        for p in (crf.DEFAULTS, crf.README_PARAMS):
+            d = dcrf.DenseCRF2D(width, height, classes)
+            d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.numpy())))
+            d.addPairwiseGaussian(sxy=p["smoothness_xy"], compat=p["smoothness_weight"])
+            rgb = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+            d.addPairwiseBilateral(
+                sxy=p["appearance_xy"], srgb=p["appearance_rgb"], rgbim=rgb, compat=p["appearance_weight"]
+            )
+            theirs = np.array(d.inference(5)).reshape(classes, height, width).argmax(0)
+            exact = crf.dense_crf(probs, image, method="exact", **p, **crf.PYDENSECRF).argmax(0).numpy()
+            fast = crf.dense_crf(probs, image, method="fast", **p, **crf.PYDENSECRF).argmax(0).numpy()
+            reference, ours = (theirs == exact).mean(), (fast == exact).mean()
+            assert reference < 1.0 and ours >= reference - 0.005, (name, p, ours, reference)
+
+
 def coarse_map(labels, classes, factor, noise, seed):
     """A coarse network-like map of ``labels``: one-hot, average-pooled ``factor``×, upsampled
     bilinearly, plus Gaussian noise on the logits."""

@@ -67,8 +67,10 @@ class PatchClassifier(nn.Module):
     patch would make the patch's border differ from the same pixels seen inside a larger image,
     and the fully convolutional twin could not reproduce it.
 
-    Arguments (keyword-only: ``in_channels`` used to come first, so a positional call written
-    for that order fails loudly instead of swapping the two):
+    The arguments are keyword-only: ``in_channels`` used to come first, so a positional call
+    written for that order fails loudly instead of swapping the two.
+
+    Arguments:
         num_classes: output logits per patch (2 for EM: membrane / cell).
         in_channels: channels of the image (1 for EM).
         patch_size: side P of the square patch; every forward pass takes exactly P×P.

@@ -41,7 +41,8 @@ def _lazy(module: str, name: str, **fixed) -> Builder:
     return builder
 
 
-# name → builder(num_classes=..., in_channels=..., **options) of every dense model that meets the contract
+#: Name → builder of every dense model that meets the contract: ``MODELS[name](num_classes=...,
+#: in_channels=..., **options)`` returns the model (``build(name, ...)`` does the same).
 MODELS: dict[str, Builder] = {
     "fcn32s": _lazy("fcn", "FCN", variant="32s"),
     "fcn16s": _lazy("fcn", "FCN", variant="16s"),

@@ -8,7 +8,7 @@ After each passing check, cells make the typical mistakes seen in class (float m
 shuffle, an augmented val set, no upsampling, softmax in forward, evaluating on the train
 loader, fit without val_loader, modules instead of builders, no classes=, lambdas made in a
 loop, val used as test, a Subset of test) and require each check to name it. One run of the
-lab (about a minute on a 2-core CPU) covers them all."""
+lab, on a smaller training budget than the notebook's (about 26 s on a 2-core CPU), covers them all."""
 
 from pathlib import Path
 
@@ -155,6 +155,9 @@ def _filled():
     for cell in handout.cells:
         if "scaffold" in cell.metadata.get("tags", []):
             cell = nbformat.v4.new_code_cell(next(scaffolds), metadata={"tags": ["filled"]})
+        if cell.cell_type == "code" and cell.source.startswith("SEED = "):  # the settings cell
+            # A smaller budget: this test is about what the provided cells rely on, not results.
+            cell.source += "\nTRAIN_IMAGES, EPOCHS = 64, 1"
         cells.append(cell)
         if cell.cell_type == "code" and cell.source.startswith("import os"):  # the imports cell
             cells.append(nbformat.v4.new_code_cell(HELPERS))
@@ -166,7 +169,7 @@ def _filled():
     return handout
 
 
-@pytest.mark.slow  # runs the whole lab notebook with other solutions (~80 s)
+@pytest.mark.slow  # runs the whole lab notebook with other solutions, on a 64-image, 1-epoch budget (~26 s)
 def test_a_different_correct_solution_passes_every_check_and_every_cell_runs(tmp_path):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError

@@ -60,3 +60,23 @@ def test_code_hash_ignores_outputs_but_not_code():
     assert tool.code_hash(notebook) == before
     notebook.cells[0].source = "x = 2"
     assert tool.code_hash(notebook) != before
+
+
+def test_the_instructor_schedule_quotes_the_recorded_run_times(status):
+    """book/instructors.md's schedule gives each session's run time; it must agree with the
+    recorded times of its notebooks (within 25 %, or 10 s), so re-executed notebooks cannot
+    leave the guide quoting old numbers."""
+    import re
+
+    guide = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
+    seconds = {name[:2]: record["seconds"] for name, record in status["notebooks"].items()}
+    rows = re.findall(r"^\| [0-9–]+ \| ([^|]+) \| ~(\d+) (s|min)[^|]* \|", guide, flags=re.M)
+    assert len(rows) >= 7, "the schedule table was not found in book/instructors.md"
+    for notebooks, amount, unit in rows:
+        numbers = re.findall(r"\b(\d\d) ", notebooks + " ")
+        actual = sum(seconds[n] for n in numbers)
+        quoted = int(amount) * (60 if unit == "min" else 1)
+        assert abs(quoted - actual) <= max(10, 0.25 * actual), (
+            f"book/instructors.md says ~{amount} {unit} for notebooks {numbers}; book/status.json records "
+            f"{actual:.0f} s: update the schedule"
+        )

@@ -856,72 +856,36 @@ def mean_field(
     # The fast path's operations are small and memory-bound: one thread, as densecrf. On a busy
     # 2-core machine a second thread made them 2-3 times slower (measured).
     with cpu_threads(1) if method == "fast" else contextlib.nullcontext():
-        return _iterate(
-            unary,
-            image,
-            n_iters,
-            mu,
-            method,
-            history,
-            max_pixels,
-            appearance_weight,
-            appearance_xy,
-            appearance_rgb,
-            smoothness_weight,
-            smoothness_xy,
-            normalization,
-            include_self,
-        )
-
-
-def _iterate(
-    unary,
-    image,
-    n_iters,
-    mu,
-    method,
-    history,
-    max_pixels,
-    appearance_weight,
-    appearance_xy,
-    appearance_rgb,
-    smoothness_weight,
-    smoothness_xy,
-    normalization,
-    include_self,
-) -> dict[str, list[torch.Tensor]]:
-    c, h, w = unary.shape
-    n = h * w
-    if n_iters and (appearance_weight or smoothness_weight):
-        kernels = PairwiseKernels(
-            image,
-            method=method,
-            appearance_xy=appearance_xy,
-            appearance_rgb=appearance_rgb,
-            smoothness_xy=smoothness_xy,
-            normalization=normalization,
-            include_self=include_self,
-            appearance=bool(appearance_weight),
-            max_pixels=max_pixels,
-        )
-    else:  # nothing to filter: the beliefs stay the unaries' softmax
-        _check_size(n, h, w, method, max_pixels)
-        kernels = None
-    if kernels is not None and method == "fast" and not (unary.requires_grad and torch.is_grad_enabled()):
-        return _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight)
-    scores = [-unary]
-    beliefs = [torch.softmax(-unary, 0)]
-    for _ in range(n_iters):
-        if kernels is None:
-            pairwise = torch.zeros_like(unary)
-        else:
-            messages = kernels.messages(beliefs[-1], appearance_weight, smoothness_weight)
-            pairwise = (mu @ messages.reshape(c, n)).reshape(c, h, w)
-        scores.append(-unary - pairwise)
-        beliefs.append(torch.softmax(scores[-1], 0))
-        if not history:  # keep only the latest: 2 (C, H, W) maps instead of 2 per iteration
-            del scores[:-1], beliefs[:-1]
-    return {"scores": scores, "beliefs": beliefs}
+        if n_iters and (appearance_weight or smoothness_weight):
+            kernels = PairwiseKernels(
+                image,
+                method=method,
+                appearance_xy=appearance_xy,
+                appearance_rgb=appearance_rgb,
+                smoothness_xy=smoothness_xy,
+                normalization=normalization,
+                include_self=include_self,
+                appearance=bool(appearance_weight),
+                max_pixels=max_pixels,
+            )
+        else:  # nothing to filter: the beliefs stay the unaries' softmax
+            _check_size(n, h, w, method, max_pixels)
+            kernels = None
+        if kernels is not None and method == "fast" and not (unary.requires_grad and torch.is_grad_enabled()):
+            return _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight)
+        scores = [-unary]
+        beliefs = [torch.softmax(-unary, 0)]
+        for _ in range(n_iters):
+            if kernels is None:
+                pairwise = torch.zeros_like(unary)
+            else:
+                messages = kernels.messages(beliefs[-1], appearance_weight, smoothness_weight)
+                pairwise = (mu @ messages.reshape(c, n)).reshape(c, h, w)
+            scores.append(-unary - pairwise)
+            beliefs.append(torch.softmax(scores[-1], 0))
+            if not history:  # keep only the latest: 2 (C, H, W) maps instead of 2 per iteration
+                del scores[:-1], beliefs[:-1]
+        return {"scores": scores, "beliefs": beliefs}
 
 
 def _iterate_fast(unary, kernels, n_iters, mu, history, appearance_weight, smoothness_weight):

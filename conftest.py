@@ -43,3 +43,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("::", 1)[0].endswith(".ipynb"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def one_thread():
+    """One PyTorch (and BLAS/OpenMP) thread for the test: tiny tensors gain nothing from more, and
+    on a busy CPU extra threads spin-wait (measured: 45 s instead of a few). Use it in a test
+    module with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    from threadpoolctl import threadpool_limits
+
+    from seglib.timing import cpu_threads
+
+    with cpu_threads(1), threadpool_limits(1):
+        yield

@@ -7,17 +7,9 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from seglib import cluster
-from threadpoolctl import threadpool_limits
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small problems: threads only add overhead, and on a busy CPU they spin-wait (45 s vs 2 s)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.mark.parametrize("k, dim, seed", [(2, 2, 0), (3, 3, 1), (5, 3, 2), (8, 5, 3), (4, 1, 4)])

@@ -69,12 +69,7 @@ CASES = {
 NUM_CLASSES = 5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _build(case: dict, in_channels: int) -> nn.Module:

@@ -7,13 +7,7 @@ from torch import nn
 from seglib.models.patch import PatchClassifier, convolutionalize, extract_patches, sliding_window
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only spin-wait on a busy CPU (measured 45 s vs a few s)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 # (patch_size, constructor arguments): with and without pooling, odd and even patches,
